@@ -1,0 +1,82 @@
+"""A gradient checker for op authors: an op's gradients against central finite differences."""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import NamedTuple
+
+from .registry import OpSpec, get_op
+from .scalar import Scalar, grad
+
+
+class CheckReport(NamedTuple):
+    """The outcome of checking one op. ``errors`` are worst relative errors, first order first."""
+
+    op: str
+    ok: bool
+    errors: tuple[float, ...]
+    message: str
+
+
+def _value(spec: OpSpec, point: list[float]) -> tuple[float]:
+    return (float(spec(*point)),)
+
+
+def _first(spec: OpSpec, point: list[float]) -> tuple[float, ...]:
+    xs = [Scalar(v) for v in point]
+    return grad(spec(*xs), xs)
+
+
+def _second(spec: OpSpec, point: list[float]) -> tuple[tuple[float, ...], ...]:
+    xs = [Scalar(v) for v in point]
+    return tuple(grad(g, xs) for g in grad(spec(*xs), xs, create_graph=True))
+
+
+def check_op(
+    op: str | OpSpec,
+    *,
+    order: int = 2,
+    samples: int = 10,
+    seed: int = 0,
+    rtol: float = 1e-5,
+    atol: float = 1e-6,
+    step: float = 1e-6,
+) -> CheckReport:
+    """Check ``op``'s first (and, with ``order=2``, second) derivatives at random points.
+
+    Points are drawn uniformly from the op's declared ``domain`` (default -2..2 per input).
+    The reference is float64 central differences of the forward (for the first derivative)
+    and of the engine's first derivative (for the second). A derivative passes when
+    ``|analytic - numeric| <= atol + rtol * |numeric|``; ``errors`` holds, per order, the
+    worst ``|analytic - numeric| / (atol + rtol * |numeric|)``, so above 1 means failed.
+    """
+    spec = get_op(op) if isinstance(op, str) else op
+    rng = random.Random(seed)
+    domain = spec.domain or ((-2.0, 2.0),) * spec.arity
+    levels = [(_value, _first), (_first, _second)][:order]
+    worst = [0.0] * len(levels)
+    failure = ""
+    for _ in range(samples):
+        point = [rng.uniform(lo, hi) for lo, hi in domain]
+        for k, (lower, derivative) in enumerate(levels):
+            exact = derivative(spec, point)
+            rows = (exact,) if k == 0 else exact  # rows[i][j] = d(lower_i)/d(x_j)
+            for j in range(spec.arity):
+                up, down = list(point), list(point)
+                up[j] += step
+                down[j] -= step
+                for i, (hi, lo) in enumerate(zip(lower(spec, up), lower(spec, down))):
+                    numeric = (hi - lo) / (2 * step)
+                    error = abs(rows[i][j] - numeric) / (atol + rtol * abs(numeric))
+                    if not error <= 1:  # also catches nan
+                        error = error if math.isfinite(error) else math.inf
+                        what = f"d/dx{j}" if k == 0 else f"d/dx{j} of d/dx{i}"
+                        failure = failure or (
+                            f"order {k + 1} derivative {what} at x={point}: "
+                            f"analytic {rows[i][j]!r}, numeric {numeric!r}"
+                        )
+                    worst[k] = max(worst[k], error)
+    return CheckReport(
+        spec.name, not failure, tuple(worst), f"op {spec.name!r}: {failure}" if failure else "ok"
+    )

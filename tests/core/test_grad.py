@@ -1,0 +1,73 @@
+import autograd
+import autograd.numpy as anp
+import pytest
+
+from mingrad_core import Scalar, grad
+
+# Each built-in op, as MinGrad computes it and as the oracle (HIPS autograd) does.
+UNARY = {
+    "relu": (lambda x: x.relu(), lambda x: anp.maximum(x, 0.0), 0.7),
+    "tanh": (lambda x: x.tanh(), anp.tanh, 0.4),
+    "exp": (lambda x: x.exp(), anp.exp, 0.3),
+    "log": (lambda x: x.log(), anp.log, 1.7),
+    "pow_int": (lambda x: x**3, lambda x: x**3, -1.3),
+    "pow_float": (lambda x: x**2.5, lambda x: x**2.5, 1.3),
+    "neg": (lambda x: -x, lambda x: -x, 0.9),
+    "rsub": (lambda x: 2 - x, lambda x: 2 - x, 0.9),
+    "rdiv": (lambda x: 2 / x, lambda x: 2 / x, 0.9),
+    "rpow": (lambda x: 2.0**x, lambda x: 2.0**x, 0.9),
+    "product": (lambda x: x * x * x, lambda x: x * x * x, -0.8),
+}
+
+
+@pytest.mark.parametrize("name", UNARY)
+def test_first_second_and_third_derivatives_match_the_oracle(name):
+    ours, theirs, at = UNARY[name]
+    x = Scalar(at)
+    (d1,) = grad(ours(x), x, create_graph=True)
+    (d2,) = grad(d1, x, create_graph=True)
+    (d3,) = grad(d2, x)
+    oracle = theirs
+    for got in (d1.data, d2.data, d3):
+        oracle = autograd.grad(oracle)
+        assert got == pytest.approx(oracle(at), rel=1e-12, abs=1e-12)
+
+
+@pytest.mark.parametrize("op", ["add", "mul", "sub", "div", "pow"])
+def test_binary_second_derivatives_match_the_oracle(op):
+    ours = {
+        "add": lambda a, b: a + b,
+        "mul": lambda a, b: a * b,
+        "sub": lambda a, b: a - b,
+        "div": lambda a, b: a / b,
+        "pow": lambda a, b: a**b,
+    }[op]
+    point = (1.3, 0.7)
+    xs = [Scalar(v) for v in point]
+    first = grad(ours(*xs), xs, create_graph=True)
+    for i in range(2):
+        assert first[i].data == pytest.approx(autograd.grad(ours, i)(*point), rel=1e-12)
+        second = grad(first[i], xs)
+        for j in range(2):
+            expected = autograd.grad(autograd.grad(ours, i), j)(*point)
+            assert second[j] == pytest.approx(expected, rel=1e-12, abs=1e-12)
+
+
+def test_grad_leaves_dot_grad_untouched():
+    x = Scalar(1.5)
+    y = x * x
+    assert grad(y, x) == (3.0,)
+    assert x.grad == 0.0 and y.grad == 0.0
+
+
+def test_grad_of_several_outputs_sums_them_and_unrelated_inputs_get_zero():
+    x, unused = Scalar(2.0), Scalar(9.0)
+    assert grad([x * x, x * 3.0], [x, unused]) == (7.0, 0.0)
+    (g,) = grad(x * 3.0, x, create_graph=True)
+    assert isinstance(g, Scalar)
+    assert grad(g, x) == (0.0,)
+
+
+def test_grad_rejects_non_scalars():
+    with pytest.raises(TypeError, match="inputs must be Scalars; got float"):
+        grad(Scalar(1.0), [1.0])

@@ -1,0 +1,224 @@
+import math
+import subprocess
+import sys
+
+import pytest
+
+import mingrad_core
+from mingrad_core import (
+    OpRegistrationError,
+    OpSpec,
+    PluginError,
+    PluginWarning,
+    Scalar,
+    UnknownOpError,
+    failures,
+    functional,
+    get_op,
+    hookimpl,
+    ops,
+    origin_of,
+    register_op,
+    register_plugin,
+)
+
+CUBE = dict(name="cube", arity=1, forward=lambda x: x**3, gradient=lambda x, out: (3 * x * x,))
+
+
+def test_the_registry_is_built_on_first_use_not_at_import():
+    code = (
+        "import mingrad_core, mingrad_core.registry as r; assert r._manager is None; "
+        "mingrad_core.Scalar(1.0) + 1; assert r._manager is not None"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_builtins_come_from_the_builtin_plugin_entry_point():
+    assert {"add", "mul", "pow", "relu", "tanh", "exp", "log", "neg", "sub", "div"} <= set(ops())
+    origin = origin_of("tanh")
+    assert (origin.plugin, origin.distribution) == ("builtins", "mingrad")
+
+
+def test_an_op_registered_in_a_script_works_as_method_and_function():
+    register_op(**CUBE)
+    x = Scalar(2.0)
+    for y in (x.cube(), functional.cube(x), get_op("cube")(x)):
+        assert y.data == 8.0 and y.op.name == "cube"
+        x.grad = 0.0
+        y.backward()
+        assert x.grad == 12.0
+    assert functional.cube(2.0) == 8.0  # numbers in, number out
+    assert origin_of("cube").plugin == __name__
+
+
+def test_register_accepts_a_spec():
+    spec = register_op(OpSpec(**CUBE))
+    assert get_op("cube") is spec and spec.label == "cube"
+
+
+def test_duplicate_name_names_both_owners_and_changes_nothing():
+    before = ops()
+    with pytest.raises(
+        OpRegistrationError,
+        match=r"'tanh' from plugin 'test_registry' is already registered by "
+        r"plugin 'builtins', distribution mingrad",
+    ):
+        register_op(name="tanh", arity=1, forward=math.tanh, gradient=lambda x, out: (0.0,))
+    assert ops() == before
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("arity", 0, "arity"),
+        ("name", "2bad", "name"),
+        ("forward", "not callable", "forward"),
+        ("gradient", lambda x: (1.0,), "gradient must accept 2 positional"),
+        ("operator", "+", "operator '\\+' needs arity 2"),
+        ("domain", ((1.0, 0.0),), "low < high"),
+        ("colour", "red", "colour"),
+    ],
+)
+def test_an_invalid_spec_names_the_op_and_the_field_and_changes_nothing(field, value, message):
+    before = ops()
+    with pytest.raises(OpRegistrationError, match=f"invalid op .*(?s:.*){message}"):
+        register_op(**{**CUBE, field: value})
+    assert ops() == before
+
+
+def test_an_operator_can_be_bound_once():
+    with pytest.raises(OpRegistrationError, match="operator '\\+', already bound to op 'add'"):
+        register_op(
+            name="plus",
+            arity=2,
+            operator="+",
+            forward=lambda a, b: a + b,
+            gradient=lambda a, b, out: (1.0, 1.0),
+        )
+
+
+def test_an_op_may_not_hide_a_scalar_attribute():
+    with pytest.raises(OpRegistrationError, match="'backward'.*hide the Scalar attribute"):
+        register_op(name="backward", arity=1, forward=abs, gradient=lambda x, out: (1.0,))
+
+
+def test_unknown_op_lists_the_registered_ones():
+    with pytest.raises(UnknownOpError, match="no op named 'gelu'; registered ops: add, div"):
+        get_op("gelu")
+
+
+def test_wrong_argument_count_and_bad_forward_results_are_named():
+    with pytest.raises(TypeError, match="op 'tanh' takes 1 input"):
+        functional.tanh(Scalar(1.0), Scalar(2.0))
+    register_op(name="cplx", arity=1, forward=lambda x: 1j, gradient=lambda x, out: (0.0,))
+    with pytest.raises(TypeError, match="op 'cplx' forward returned complex"):
+        Scalar(1.0).cplx()
+
+
+class TwoOps:
+    """A plugin whose second op is invalid: neither may be registered."""
+
+    @hookimpl
+    def mingrad_register_ops(self, register):
+        register(**CUBE)
+        register(name="bad", arity=-1, forward=abs)
+
+
+def test_a_plugin_registers_all_of_its_ops_or_none():
+    before = ops()
+    with pytest.warns(PluginWarning, match="skipped plugin 'two'.*invalid op 'bad'"):
+        register_plugin(TwoOps(), name="two")
+    assert ops() == before
+    assert [f.origin.plugin for f in failures()] == ["two"]
+
+
+GOOD = """
+import math
+from mingrad_core import hookimpl
+
+@hookimpl
+def mingrad_register_ops(register):
+    register(name="softsign", arity=1, label="softsign", forward=lambda x: x / (1 + abs(x)),
+             gradient=lambda x, out: (1 / (1 + abs(float(x))) ** 2,))
+"""
+
+
+def test_an_installed_plugin_is_found_through_its_entry_point(install_plugin):
+    install_plugin("mingrad-softsign", {"softsign": GOOD}, version="2.3")
+    assert Scalar(1.0).softsign().data == 0.5
+    assert tuple(origin_of("softsign")) == ("softsign", "mingrad-softsign", "2.3")
+
+
+def test_a_plugin_that_fails_to_import_is_skipped_with_a_warning(install_plugin):
+    install_plugin(
+        "mingrad-broken", {"boom": "raise ImportError('no such thing')", "softsign": GOOD}
+    )
+    with pytest.warns(
+        PluginWarning,
+        match="plugin 'boom', distribution mingrad-broken 1.0.*ImportError: no such thing",
+    ):
+        assert (Scalar(1.0) + 1).data == 2.0
+    assert Scalar(1.0).softsign().data == 0.5  # the other entry point still loaded
+    assert [f.origin.plugin for f in failures()] == ["boom"]
+    with pytest.raises(UnknownOpError, match="plugin 'boom'.*failed to load"):
+        get_op("missing")
+
+
+@pytest.mark.parametrize(
+    "source, error",
+    [
+        (
+            "from mingrad_core import hookimpl\n@hookimpl\n"
+            "def mingrad_register_opz(register): pass",
+            "unknown hook 'mingrad_register_opz'",
+        ),
+        (
+            "from mingrad_core import hookimpl\n@hookimpl\ndef mingrad_register_ops(register):\n"
+            "    register(name='tanh', arity=1, forward=abs, gradient=lambda x, out: (1.0,))",
+            "already registered by plugin 'builtins'",
+        ),
+        (
+            "from mingrad_core import hookimpl\n@hookimpl\ndef mingrad_register_ops(register):\n"
+            "    1 / 0",
+            "ZeroDivisionError",
+        ),
+    ],
+)
+def test_a_plugin_that_fails_to_register_is_skipped(install_plugin, source, error):
+    install_plugin("mingrad-faulty", {"faulty": source})
+    with pytest.warns(PluginWarning, match=error):
+        assert Scalar(2.0).tanh().data == math.tanh(2.0)
+
+
+def test_strict_mode_turns_a_plugin_failure_into_an_error(install_plugin, monkeypatch):
+    install_plugin("mingrad-broken", {"boom": "raise ImportError('no such thing')"})
+    monkeypatch.setenv("MINGRAD_STRICT_PLUGINS", "1")
+    for _ in range(2):  # and keeps failing, rather than running on half the plugins
+        with pytest.raises(PluginError, match="plugin 'boom', distribution mingrad-broken"):
+            Scalar(1.0) + 1
+
+
+@pytest.mark.parametrize(
+    "allow, loaded",
+    [
+        ("", set()),
+        ("mingrad-softsign", {"softsign"}),
+        ("other, softsign", {"softsign"}),
+        ("something-else", set()),
+    ],
+)
+def test_the_allowlist_limits_installed_plugins_but_keeps_builtins(
+    install_plugin, monkeypatch, allow, loaded
+):
+    install_plugin("mingrad-softsign", {"softsign": GOOD})
+    monkeypatch.setenv("MINGRAD_PLUGINS", allow)
+    assert {"softsign"} & set(ops()) == loaded
+    assert (Scalar(1.0) * 2).data == 2.0
+
+
+def test_unregister_op_removes_op_and_operator_binding():
+    spec = mingrad_core.unregister_op("add")
+    with pytest.raises(TypeError, match="no registered op is bound to operator '\\+'"):
+        Scalar(1.0) + 1
+    register_op(spec)
+    assert (Scalar(1.0) + 1).data == 2.0

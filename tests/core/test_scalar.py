@@ -1,0 +1,107 @@
+import gc
+import weakref
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from mingrad_core import Scalar
+
+
+@pytest.mark.parametrize(
+    "value",
+    [3, 2.5, True, Fraction(1, 4), np.float64(1.5), np.float32(0.5), np.int64(-7), np.uint8(4)],
+)
+def test_accepts_real_numbers_and_stores_a_python_float(value):
+    x = Scalar(value)
+    assert type(x.data) is float
+    assert x.data == float(value)
+    assert x.grad == 0.0
+
+
+@pytest.mark.parametrize("value", ["1.0", None, 1 + 2j, [1.0], np.complex128(1), np.array([1.0])])
+def test_rejects_everything_else_naming_what_was_given(value):
+    with pytest.raises(TypeError, match=type(value).__name__):
+        Scalar(value)
+
+
+def test_nodes_have_slots_and_no_dict():
+    x = Scalar(1.0)
+    assert not hasattr(x, "__dict__")
+    with pytest.raises(AttributeError):
+        x.colour = "red"
+
+
+def test_parents_keep_order_and_repeats():
+    a, b = Scalar(2.0), Scalar(3.0)
+    assert (a * a).parents == (a, a)
+    assert (b * a).parents == (b, a)
+    assert (a - b).op.name == "add"  # sub is a composite of add and mul
+
+
+def test_a_dropped_graph_is_freed_by_reference_counting_alone():
+    gc.disable()
+    try:
+        x = Scalar(0.5)
+        y = x
+        for _ in range(100):
+            y = (y * x).tanh() + y
+        y.backward()
+        leaf, root, inner = weakref.ref(x), weakref.ref(y), weakref.ref(y.parents[0])
+        del x, y
+        assert leaf() is None and root() is None and inner() is None
+    finally:
+        gc.enable()
+
+
+def test_numbers_on_either_side_give_scalars():
+    x = Scalar(3.0)
+    yi = np.int64(-1)
+    for result, expected in [
+        (2 * x, 6.0),
+        (x * 2, 6.0),
+        (np.float64(2) * x, 6.0),
+        (-yi * x, 3.0),
+        (1 - x, -2.0),
+        (6 / x, 2.0),
+        (2**x, 8.0),
+        (x + np.float32(1), 4.0),
+        (x**2, 9.0),
+        (-x, -3.0),
+    ]:
+        assert type(result) is Scalar
+        assert result.data == pytest.approx(expected)
+
+
+def test_numpy_defers_instead_of_building_object_arrays():
+    x = Scalar(3.0)
+    result = np.float64(2.0) + x
+    assert type(result) is Scalar and not isinstance(result, np.ndarray)
+
+
+def test_unsupported_operands_raise_type_error():
+    with pytest.raises(TypeError, match="str"):
+        Scalar(1.0) + "a"
+    with pytest.raises(TypeError):
+        [1.0] * Scalar(1.0)
+
+
+def test_inplace_add_builds_a_new_node():
+    x = Scalar(1.0)
+    y = x
+    y += 2
+    assert y is not x and x.data == 1.0 and y.data == 3.0 and y.parents[0] is x
+
+
+def test_float_and_repr():
+    x = Scalar(2.0, name="w")
+    assert float(x) == 2.0
+    assert repr(x) == "Scalar(data=2.0, grad=0.0, name='w')"
+
+
+def test_named_methods_come_from_the_registry():
+    x = Scalar(0.5)
+    assert x.tanh().op.name == "tanh"
+    assert "tanh" in dir(x)
+    with pytest.raises(AttributeError, match="no op named 'nope'.*registered ops: .*tanh"):
+        x.nope()
