@@ -1,0 +1,125 @@
+"""Module, Neuron, Layer and MLP: neural networks built from Scalars and registered ops."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+
+from mingrad_core import Scalar, get_op, ops
+
+Seed = int | random.Random | None
+
+
+def _rng(seed: Seed) -> random.Random:
+    if isinstance(seed, random.Random):
+        return seed
+    return random.Random(seed)
+
+
+def _activation(name: str | None):
+    """The registered unary op called ``name``; ``None`` means linear."""
+    if name is None:
+        return None
+    available = sorted(n for n, spec in ops().items() if spec.arity == 1)
+    if name not in available:
+        raise ValueError(
+            f"unknown activation {name!r}; expected the name of a registered one-input op: "
+            f"{', '.join(available)}"
+        )
+    return get_op(name)
+
+
+class Module:
+    """Something with parameters: Scalars that training adjusts."""
+
+    def parameters(self) -> list[Scalar]:
+        """Every trainable Scalar, in a fixed order."""
+        return []
+
+    def zero_grad(self) -> None:
+        """Set every parameter's gradient to zero before the next backward pass."""
+        for p in self.parameters():
+            p.grad = 0.0
+
+
+class Neuron(Module):
+    """``activation(w · x + b)``; weights drawn uniformly from [-1, 1], bias 0."""
+
+    def __init__(self, nin: int, activation: str | None = "relu", seed: Seed = None) -> None:
+        if not isinstance(nin, int) or nin < 1:
+            raise ValueError(f"a Neuron needs a positive number of inputs; got {nin!r}")
+        rng = _rng(seed)
+        self.w = [Scalar(rng.uniform(-1, 1)) for _ in range(nin)]
+        self.b = Scalar(0.0)
+        self.activation = activation
+        self._act = _activation(activation)
+
+    def __call__(self, x: Sequence[Scalar | float]) -> Scalar:
+        if len(x) != len(self.w):
+            raise ValueError(f"this Neuron takes {len(self.w)} inputs; got {len(x)}")
+        out = sum((wi * xi for wi, xi in zip(self.w, x)), self.b)
+        return self._act(out) if self._act is not None else out
+
+    def parameters(self) -> list[Scalar]:
+        return [*self.w, self.b]
+
+    def __repr__(self) -> str:
+        return f"Neuron(nin={len(self.w)}, activation={self.activation!r})"
+
+
+class Layer(Module):
+    """``nout`` neurons over the same inputs; calling it always returns a list."""
+
+    def __init__(self, nin: int, nout: int, activation: str | None = "relu", seed: Seed = None):
+        if not isinstance(nout, int) or nout < 1:
+            raise ValueError(f"a Layer needs a positive number of outputs; got {nout!r}")
+        rng = _rng(seed)
+        self.neurons = [Neuron(nin, activation, rng) for _ in range(nout)]
+
+    def __call__(self, x: Sequence[Scalar | float]) -> list[Scalar]:
+        return [n(x) for n in self.neurons]
+
+    def parameters(self) -> list[Scalar]:
+        return [p for n in self.neurons for p in n.parameters()]
+
+    def __repr__(self) -> str:
+        first = self.neurons[0]
+        return (
+            f"Layer(nin={len(first.w)}, nout={len(self.neurons)}, activation={first.activation!r})"
+        )
+
+
+class MLP(Module):
+    """A multi-layer perceptron: ``activation`` after every layer but the last, which is linear.
+
+    Returns a Scalar when the last layer has one output, else a list.
+    """
+
+    def __init__(
+        self, nin: int, nouts: Sequence[int], activation: str = "relu", seed: Seed = None
+    ) -> None:
+        if not nouts:
+            raise ValueError("an MLP needs at least one layer size in nouts")
+        rng = _rng(seed)
+        sizes = [nin, *nouts]
+        last = len(nouts) - 1
+        _activation(activation)  # fail here, with the list of choices, even for one layer
+        self.nin, self.nouts, self.activation = nin, list(nouts), activation
+        self.layers = [
+            Layer(sizes[i], sizes[i + 1], activation if i < last else None, rng)
+            for i in range(len(nouts))
+        ]
+
+    def __call__(self, x: Sequence[Scalar | float]) -> Scalar | list[Scalar]:
+        for layer in self.layers:
+            x = layer(x)
+        return x[0] if len(x) == 1 else x
+
+    def parameters(self) -> list[Scalar]:
+        return [p for layer in self.layers for p in layer.parameters()]
+
+    def __repr__(self) -> str:
+        return (
+            f"MLP(nin={self.nin}, nouts={self.nouts}, activation={self.activation!r}, "
+            f"parameters={len(self.parameters())})"
+        )

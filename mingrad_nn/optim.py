@@ -1,0 +1,86 @@
+"""Optimizers that update parameters in place from their ``.grad``, and learning-rate schedules."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+
+from mingrad_core import Scalar
+
+Schedule = float | Callable[[int], float]
+
+
+def linear_decay(start: float, end: float, steps: int) -> Callable[[int], float]:
+    """A learning rate going linearly from ``start`` at step 0 toward ``end`` at ``steps``."""
+    if steps < 1:
+        raise ValueError(f"linear_decay needs steps >= 1; got {steps}")
+    return lambda k: start - (start - end) * min(k, steps) / steps
+
+
+class Optimizer:
+    """Holds the parameters and counts steps; ``lr`` is a number or a function of the step."""
+
+    def __init__(self, parameters: Iterable[Scalar], lr: Schedule) -> None:
+        self.parameters = list(parameters)
+        if not all(isinstance(p, Scalar) for p in self.parameters):
+            raise TypeError("an optimizer takes Scalars, such as model.parameters()")
+        self.lr = lr
+        self.steps = 0
+
+    def learning_rate(self) -> float:
+        """The learning rate for the coming step."""
+        return self.lr(self.steps) if callable(self.lr) else self.lr
+
+    def zero_grad(self) -> None:
+        """Set every parameter's gradient to zero."""
+        for p in self.parameters:
+            p.grad = 0.0
+
+    def step(self) -> None:
+        """Update every parameter from its gradient."""
+        self._update(self.learning_rate())
+        self.steps += 1
+
+    def _update(self, lr: float) -> None:
+        raise NotImplementedError
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, with optional momentum: ``v = m*v + g; p -= lr*v``."""
+
+    def __init__(self, parameters: Iterable[Scalar], lr: Schedule = 0.1, momentum: float = 0.0):
+        super().__init__(parameters, lr)
+        self.momentum = momentum
+        self.velocity = [0.0] * len(self.parameters)
+
+    def _update(self, lr: float) -> None:
+        for i, p in enumerate(self.parameters):
+            self.velocity[i] = self.momentum * self.velocity[i] + p.grad
+            p.data -= lr * self.velocity[i]
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba, 2015), with bias-corrected moment estimates."""
+
+    def __init__(
+        self,
+        parameters: Iterable[Scalar],
+        lr: Schedule = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+    ) -> None:
+        super().__init__(parameters, lr)
+        self.betas, self.eps = betas, eps
+        self.m = [0.0] * len(self.parameters)
+        self.v = [0.0] * len(self.parameters)
+
+    def _update(self, lr: float) -> None:
+        b1, b2 = self.betas
+        t = self.steps + 1
+        for i, p in enumerate(self.parameters):
+            g = p.grad
+            self.m[i] = b1 * self.m[i] + (1 - b1) * g
+            self.v[i] = b2 * self.v[i] + (1 - b2) * g * g
+            m_hat = self.m[i] / (1 - b1**t)
+            v_hat = self.v[i] / (1 - b2**t)
+            p.data -= lr * m_hat / (math.sqrt(v_hat) + self.eps)
