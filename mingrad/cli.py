@@ -32,6 +32,47 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _seed_example():
+    from mingrad_core import Scalar
+
+    a = Scalar(2, name="a")
+    b = Scalar(-6.5, name="b")
+    c = a * 5 / 2
+    c.name = "c"
+    d = c + (b**6).relu()
+    d.name = "d"
+    return d
+
+
+def _graph(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from mingrad_viz import draw_graph
+
+    from .expression import evaluate
+
+    if args.expression is None:
+        root = _seed_example()
+    else:
+        values = {}
+        for item in args.values:
+            name, sep, value = item.partition("=")
+            try:
+                values[name.strip()] = float(value)
+            except ValueError:
+                sep = ""
+            if not sep or not name.strip().isidentifier():
+                raise ValueError(f"expected NAME=NUMBER, such as x=1.5; got {item!r}")
+        root = evaluate(args.expression, values)
+    if not args.no_backward:
+        root.backward()
+    out = Path(args.output)
+    fmt = out.suffix.lstrip(".").lower() or "svg"
+    out.write_bytes(draw_graph(root, rankdir=args.rankdir, max_nodes=args.max_nodes).pipe(fmt))
+    print(f"wrote {out}: {root!r}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mingrad", description="MinGrad: a scalar autograd engine where every op is a plugin."
@@ -55,6 +96,39 @@ def build_parser() -> argparse.ArgumentParser:
         "--output", "-o", default="moons.png", help="where to write the PNG (default: moons.png)"
     )
     demo.set_defaults(run=_demo)
+
+    graph = commands.add_parser(
+        "graph",
+        help="draw a computation graph (the seed example, or an expression) to a file",
+        description="Draw the graph of an expression, after backpropagating through it, with "
+        "Graphviz. Without an expression, draws the seed example: a=2, b=-6.5, c=a*5/2, "
+        "d=c+(b**6).relu(). Example: mingrad graph 'tanh(x*w + b)' x=1 w=0.5 b=0.1",
+    )
+    graph.add_argument(
+        "expression",
+        nargs="?",
+        help="numbers, names, + - * / **, and registered ops as functions or methods",
+    )
+    graph.add_argument("values", nargs="*", metavar="NAME=NUMBER", help="the value of each name")
+    graph.add_argument(
+        "--output",
+        "-o",
+        default="graph.svg",
+        help="the file to write; its suffix picks the format: svg, png, pdf (default: graph.svg)",
+    )
+    graph.add_argument(
+        "--rankdir",
+        default="BT",
+        choices=["BT", "TB", "LR", "RL"],
+        help="direction of the layout: BT draws inputs at the bottom (default), LR on the left",
+    )
+    graph.add_argument(
+        "--max-nodes", type=int, default=2000, help="refuse larger graphs (default: 2000)"
+    )
+    graph.add_argument(
+        "--no-backward", action="store_true", help="draw without computing gradients"
+    )
+    graph.set_defaults(run=_graph)
     return parser
 
 
@@ -62,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, RuntimeError) as exc:
         print(f"mingrad {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

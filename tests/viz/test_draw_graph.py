@@ -1,0 +1,149 @@
+import os
+import xml.etree.ElementTree as ET
+
+import graphviz
+import pytest
+
+from mingrad.cli import main
+from mingrad_core import Scalar, register_op
+from mingrad_viz import GraphTooLargeError, GraphvizNotFoundError, draw_graph
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def render(root, **kwargs):
+    """Render with the real ``dot`` and return (node texts by id, edge count)."""
+    return parse(draw_graph(root, **kwargs).pipe("svg"))
+
+
+def parse(svg_text):
+    svg = ET.fromstring(svg_text)
+    nodes, edges = {}, 0
+    for group in svg.iter(f"{SVG}g"):
+        kind = group.get("class")
+        if kind == "node":
+            title = group.find(f"{SVG}title").text
+            nodes[title] = " | ".join(t.text or "" for t in group.iter(f"{SVG}text"))
+        elif kind == "edge":
+            edges += 1
+    return nodes, edges
+
+
+def seed():
+    a = Scalar(2, name="a")
+    b = Scalar(-6.5, name="b")
+    c = a * 5 / 2
+    d = c + (b**6).relu()
+    d.backward()
+    return d
+
+
+def test_the_seed_example_draws_every_node_and_edge_once_with_values_and_gradients():
+    nodes, edges = render(seed())
+    values = {k: v for k, v in nodes.items() if not k.endswith("op")}
+    ops = sorted(v for k, v in nodes.items() if k.endswith("op"))
+    # Scalars: a, b, 5, 2, -1, 6 (constants), a*5, 2**-1, c, b**6, relu, d
+    assert len(values) == 12
+    assert ops == ["*", "*", "**", "**", "+", "ReLU"]
+    # edges: one per input of each op, plus op -> result
+    assert edges == 2 + 2 + 2 + 2 + 1 + 2 + 6
+    texts = list(values.values())
+    assert "a | data 2 | grad 2.5" in texts
+    assert "b | data -6.5 | grad -69617.4" in texts
+    assert "data 75423.9 | grad 1" in texts
+    assert "data 6" in texts  # a constant: no gradient
+
+
+def test_a_times_a_shows_two_edges():
+    a = Scalar(3.0, name="a")
+    nodes, edges = render(a * a)
+    assert len(nodes) == 3 and edges == 3
+
+
+def test_a_plugin_op_draws_with_its_own_label_and_names_are_escaped():
+    register_op(
+        name="weird", arity=1, label='<&"q">', forward=lambda x: x, gradient=lambda x, out: (1.0,)
+    )
+    x = Scalar(1.0, name='x<y> & "z"')
+    nodes, _ = render(x.weird())
+    assert '<&"q">' in nodes.values()
+    assert any(text.startswith('x<y> & "z"') for text in nodes.values())
+
+
+def test_leaves_look_different_from_computed_nodes():
+    x = Scalar(1.0, name="x")
+    source = draw_graph((x * 2).tanh()).source
+    leaf = next(line for line in source.splitlines() if ">x<" in line)
+    computed = next(line for line in source.splitlines() if line.strip().startswith("n0 "))
+    assert "fillcolor=lightblue" in leaf and "fillcolor" not in computed
+
+
+def test_the_source_is_deterministic_and_follows_rankdir():
+    assert draw_graph(seed()).source == draw_graph(seed()).source
+    assert "rankdir=BT" in draw_graph(seed()).source
+    assert "rankdir=LR" in draw_graph(seed(), rankdir="LR").source
+    with pytest.raises(ValueError, match="rankdir must be one of"):
+        draw_graph(seed(), rankdir="up")
+
+
+def test_a_20000_deep_chain_draws_without_recursion_error():
+    x = Scalar(0.5)
+    y = x
+    for _ in range(20_000):
+        y = y.tanh()
+    graph = draw_graph(y, max_nodes=20_001)
+    assert graph.source.count("->") == 2 * 20_000
+
+
+def test_larger_graphs_than_the_limit_are_refused_saying_how_to_raise_it():
+    y = Scalar(0.5)
+    for _ in range(10):
+        y = y.tanh()
+    with pytest.raises(GraphTooLargeError, match="more than 5 Scalars.*max_nodes="):
+        draw_graph(y, max_nodes=5)
+    draw_graph(y, max_nodes=11)
+
+
+def test_it_displays_inline_in_jupyter():
+    bundle = draw_graph(seed())._repr_mimebundle_()
+    assert "<svg" in bundle["image/svg+xml"]
+
+
+def test_a_missing_dot_says_how_to_install_it(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(GraphvizNotFoundError, match="apt-get install graphviz"):
+        draw_graph(seed()).pipe("svg")
+    with pytest.raises(GraphvizNotFoundError, match="brew install graphviz"):
+        draw_graph(seed()).render(tmp_path / "g", format="svg")
+    assert issubclass(type(draw_graph(seed())), graphviz.Digraph)
+
+
+def test_mingrad_graph_draws_the_seed_example(tmp_path, capsys):
+    out = tmp_path / "seed.svg"
+    assert main(["graph", "-o", str(out)]) == 0
+    nodes, edges = parse(out.read_bytes())
+    assert (len(nodes), edges) == (18, 17)
+    assert "d | data 75423.9 | grad 1" in nodes.values()
+    assert "b | data -6.5 | grad -69617.4" in nodes.values()
+    assert not any(p.suffix != ".svg" for p in tmp_path.iterdir())  # no stray source file
+
+
+def test_mingrad_graph_draws_an_expression(tmp_path):
+    out = tmp_path / "expr.png"
+    assert main(["graph", "tanh(x*w + b) + x.exp()", "x=1", "w=0.5", "b=0.1", "-o", str(out)]) == 0
+    assert out.read_bytes().startswith(b"\x89PNG")
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["graph", "x + y", "x=1"], "'y' has no value"),
+        (["graph", "x + 1", "x=abc"], "expected NAME=NUMBER"),
+        (["graph", "__import__('os')"], "unknown op '__import__'"),
+        (["graph", "x[0]", "x=1"], "unsupported in an expression"),
+        (["graph", "x +", "x=1"], "cannot parse"),
+    ],
+)
+def test_mingrad_graph_rejects_bad_expressions_clearly(argv, message, capsys, tmp_path):
+    assert main([*argv, "-o", os.fspath(tmp_path / "x.svg")]) == 2
+    assert message in capsys.readouterr().err
