@@ -73,6 +73,68 @@ def _graph(args: argparse.Namespace) -> int:
     return 0
 
 
+def _table(rows: list[list[str]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows
+    )
+
+
+def _provider(name: str) -> str:
+    from mingrad_core import origin_of
+    from mingrad_core.registry import BUILTIN_DISTRIBUTION
+
+    origin = origin_of(name)
+    if origin.distribution is None:
+        return f"{origin.plugin} (registered in code)"
+    where = f"{origin.plugin} ({origin.distribution} {origin.version})"
+    return (
+        f"built-in ({origin.distribution} {origin.version})"
+        if origin.distribution == BUILTIN_DISTRIBUTION
+        else where
+    )
+
+
+def _ops(args: argparse.Namespace) -> int:
+    from mingrad_core import failures, ops
+
+    rows = [["op", "arity", "symbol", "operator", "provided by"]]
+    for name, spec in sorted(ops().items()):
+        rows.append([name, str(spec.arity), spec.label, spec.operator or "", _provider(name)])
+    print(_table(rows))
+    broken = failures()
+    if broken:
+        print("\nplugins that failed to load:")
+        for failure in broken:
+            print(f"  {failure.origin}: {failure.error}")
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from mingrad_core import check_op, get_op, ops
+
+    names = args.ops or sorted(ops())
+    specs = [get_op(name) for name in names]  # unknown names fail before any checking
+    rows = [["op", "1st order", "2nd order", "result"]]
+    failed = []
+    for spec in specs:
+        report = check_op(spec, samples=args.samples, seed=args.seed)
+        rows.append(
+            [spec.name, *(f"{e:.2g}" for e in report.errors), "ok" if report.ok else "FAILED"]
+        )
+        if not report.ok:
+            failed.append(report.message)
+    print(_table(rows))
+    print(
+        "\n(worst error at random points of each op's domain, as a fraction of the tolerance: "
+        "above 1 fails)"
+    )
+    for message in failed:
+        print(f"FAILED {message}")
+    print(f"{len(specs) - len(failed)} passed, {len(failed)} failed")
+    return 1 if failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mingrad", description="MinGrad: a scalar autograd engine where every op is a plugin."
@@ -129,6 +191,27 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-backward", action="store_true", help="draw without computing gradients"
     )
     graph.set_defaults(run=_graph)
+
+    listing = commands.add_parser(
+        "ops",
+        help="list every registered op and the plugin that provided it",
+        description="List every registered op: arity, drawing symbol, bound operator, and the "
+        "plugin and distribution (with version) that provided it; then any plugin that failed "
+        "to load, with the reason.",
+    )
+    listing.set_defaults(run=_ops)
+
+    check = commands.add_parser(
+        "check",
+        help="check ops' first and second derivatives against finite differences",
+        description="Run the gradient checker on every registered op, or on the ops named: "
+        "first and second derivatives against float64 central differences at random points "
+        "of each op's domain. Exits 1 if any op fails.",
+    )
+    check.add_argument("ops", nargs="*", metavar="OP", help="ops to check (default: all)")
+    check.add_argument("--samples", type=int, default=20, help="points per op (default: 20)")
+    check.add_argument("--seed", type=int, default=0, help="seed for the points (default: 0)")
+    check.set_defaults(run=_check)
     return parser
 
 
@@ -136,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (ValueError, OSError, RuntimeError) as exc:
+    except (ValueError, LookupError, OSError, RuntimeError) as exc:
         print(f"mingrad {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

@@ -298,6 +298,7 @@ def ops() -> dict[str, OpSpec]:
 
 def origin_of(name: str) -> Origin | None:
     """Which plugin registered op ``name``."""
+    plugin_manager()
     return _origins.get(name)
 
 

@@ -1,4 +1,5 @@
 import math
+import re
 import subprocess
 import sys
 
@@ -60,7 +61,7 @@ def test_duplicate_name_names_both_owners_and_changes_nothing():
     before = ops()
     with pytest.raises(
         OpRegistrationError,
-        match=r"'tanh' from plugin 'test_registry' is already registered by "
+        match=rf"'tanh' from plugin '{re.escape(__name__)}' is already registered by "
         r"plugin 'builtins', distribution mingrad",
     ):
         register_op(name="tanh", arity=1, forward=math.tanh, gradient=lambda x, out: (0.0,))
@@ -103,8 +104,8 @@ def test_an_op_may_not_hide_a_scalar_attribute():
 
 
 def test_unknown_op_lists_the_registered_ones():
-    with pytest.raises(UnknownOpError, match="no op named 'gelu'; registered ops: add, div"):
-        get_op("gelu")
+    with pytest.raises(UnknownOpError, match="no op named 'nothing'; registered ops: add, div"):
+        get_op("nothing")
 
 
 def test_wrong_argument_count_and_bad_forward_results_are_named():
