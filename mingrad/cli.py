@@ -100,7 +100,15 @@ def _ops(args: argparse.Namespace) -> int:
 
     rows = [["op", "arity", "symbol", "operator", "provided by"]]
     for name, spec in sorted(ops().items()):
-        rows.append([name, str(spec.arity), spec.label, spec.operator or "", _provider(name)])
+        rows.append(
+            [
+                name,
+                f"{spec.arity}{'+' if spec.variadic else ''}",
+                spec.label,
+                spec.operator or "",
+                _provider(name),
+            ]
+        )
     print(_table(rows))
     broken = failures()
     if broken:

@@ -45,7 +45,8 @@ def check_op(
 ) -> CheckReport:
     """Check ``op``'s first (and, with ``order=2``, second) derivatives at random points.
 
-    Points are drawn uniformly from the op's declared ``domain`` (default -2..2 per input).
+    Points are drawn uniformly from the op's declared ``domain`` (default -2..2 per input);
+    a variadic op is checked with ``arity`` inputs and with two more (drawn from the last range).
     The reference is float64 central differences of the forward (for the first derivative)
     and of the engine's first derivative (for the second). A derivative passes when
     ``|analytic - numeric| <= atol + rtol * |numeric|``; ``errors`` holds, per order, the
@@ -54,15 +55,16 @@ def check_op(
     spec = get_op(op) if isinstance(op, str) else op
     rng = random.Random(seed)
     domain = spec.domain or ((-2.0, 2.0),) * spec.arity
+    domains = [domain, (*domain, domain[-1], domain[-1])] if spec.variadic else [domain]
     levels = [(_value, _first), (_first, _second)][:order]
     worst = [0.0] * len(levels)
     failure = ""
-    for _ in range(samples):
-        point = [rng.uniform(lo, hi) for lo, hi in domain]
+    for n in range(samples * len(domains)):
+        point = [rng.uniform(lo, hi) for lo, hi in domains[n % len(domains)]]
         for k, (lower, derivative) in enumerate(levels):
             exact = derivative(spec, point)
             rows = (exact,) if k == 0 else exact  # rows[i][j] = d(lower_i)/d(x_j)
-            for j in range(spec.arity):
+            for j in range(len(point)):
                 up, down = list(point), list(point)
                 up[j] += step
                 down[j] -= step

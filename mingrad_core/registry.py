@@ -38,6 +38,7 @@ class OpSpec(BaseModel):
 
     name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")
     arity: int = Field(ge=1)
+    variadic: bool = Field(default=False, description="takes arity or more inputs")
     forward: Callable[..., Any]
     gradient: Callable[..., Any] | None = None
     operator: Literal["+", "-", "*", "/", "**", "neg"] | None = None
@@ -51,6 +52,8 @@ class OpSpec(BaseModel):
     def _consistent(self) -> OpSpec:
         if not self.label:
             object.__setattr__(self, "label", self.name)
+        if self.operator is not None and self.variadic:
+            raise ValueError("a variadic op cannot be bound to an operator")
         if self.operator is not None and (self.operator == "neg") != (self.arity == 1):
             raise ValueError(
                 f"operator {self.operator!r} needs arity "

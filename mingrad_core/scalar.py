@@ -75,12 +75,24 @@ class Scalar:
         Computed nodes get this call's gradient; leaves add it to what they hold, so a second
         call on the same graph doubles the leaves' gradients (clear them with ``zero_grad``).
         """
-        grads = _backprop((self,), (gradient,), create_graph=False)
-        for node in grads:  # every node the root depends on, in topological order
-            if node.grad is None:
+        order = _toposort((self,))
+        for node in order:
+            if node._op is not None:
+                node.grad = 0.0
+        if self.grad is not None:
+            self.grad += gradient
+        for node in reversed(order):
+            op = node._op
+            if op is None:
                 continue
-            g = grads[node]
-            node.grad = g if node._op is not None else node.grad + g
+            parents = node._parents
+            terms = op.gradient(*[p.data for p in parents], node.data)
+            if len(terms) != len(parents):
+                raise _wrong_terms(op, terms, parents)
+            g = node.grad
+            for p, t in zip(parents, terms):
+                if p.grad is not None:
+                    p.grad += t * g
 
     def zero_grad(self) -> None:
         """Set the gradient of this node and of every node it was computed from to zero."""
@@ -91,10 +103,19 @@ class Scalar:
 
 def _operator(symbol: str, reflected: bool = False):
     def method(self, other):
-        if not isinstance(other, (Scalar, numbers.Real)):
-            return NotImplemented
-        op = registry.bound_to(symbol)
-        return op(other, self) if reflected else op(self, other)
+        if other.__class__ is not Scalar:
+            if isinstance(other, Scalar):
+                pass
+            elif other.__class__ is float or isinstance(other, numbers.Real):
+                other = _constant(other)
+            else:
+                return NotImplemented
+        op = registry._operators.get(symbol) or registry.bound_to(symbol)
+        if reflected:
+            self, other = other, self
+        if op.gradient is None:  # a composite
+            return op.forward(self, other)
+        return _node(op, op.forward(self.data, other.data), (self, other))
 
     return method
 
@@ -117,24 +138,35 @@ def _constant(value: object) -> Scalar:
     return node
 
 
+def _node(op: OpSpec, data: object, parents: tuple[Scalar, ...]) -> Scalar:
+    out = _new(Scalar)
+    out.data = data if data.__class__ is float else _result(op, data)
+    out.grad = 0.0
+    out.name = None
+    out._parents = parents
+    out._op = op
+    return out
+
+
+_new = object.__new__
+
+
 def apply(op: OpSpec, args: tuple) -> Scalar | float:
     """Apply ``op`` to ``args``: a new graph node if any input is a Scalar, else a plain float."""
-    if len(args) != op.arity:
-        raise TypeError(f"op {op.name!r} takes {op.arity} input(s); got {len(args)}")
-    numbers_only = not any(isinstance(a, Scalar) for a in args)
-    if numbers_only and op.gradient is not None:
-        return _result(op, op.forward(*map(_to_float, args)))
+    if len(args) != op.arity and not (op.variadic and len(args) > op.arity):
+        more = " or more" if op.variadic else ""
+        raise TypeError(f"op {op.name!r} takes {op.arity}{more} input(s); got {len(args)}")
+    data = [a.data for a in args if isinstance(a, Scalar)]
+    if op.gradient is not None:
+        if len(data) == len(args):
+            return _node(op, op.forward(*data), args)
+        if not data:  # numbers in, number out
+            return _result(op, op.forward(*map(_to_float, args)))
     inputs = tuple(a if isinstance(a, Scalar) else _constant(a) for a in args)
     if op.gradient is None:  # a composite: its forward is built from other ops on Scalars
         out = op.forward(*inputs)
-        return float(out) if numbers_only else out
-    out = Scalar.__new__(Scalar)
-    out.data = _result(op, op.forward(*[a.data for a in inputs]))
-    out.grad = 0.0
-    out.name = None
-    out._parents = inputs
-    out._op = op
-    return out
+        return out if data else float(out)
+    return _node(op, op.forward(*[a.data for a in inputs]), inputs)
 
 
 def _result(op: OpSpec, value: object) -> float:
@@ -151,43 +183,51 @@ def _result(op: OpSpec, value: object) -> float:
 def _toposort(roots: Iterable[Scalar]) -> list[Scalar]:
     """Every node the roots depend on, each after its parents. Iterative: any depth works."""
     order: list[Scalar] = []
-    seen: set[Scalar] = set()
-    stack = [(root, False) for root in roots]
+    opened: set[Scalar] = set()
+    placed: set[Scalar] = set()
+    stack = list(roots)
     while stack:
-        node, expanded = stack.pop()
-        if expanded:
+        node = stack.pop()
+        if node in placed:
+            continue
+        if node in opened:  # second visit: its parents are all placed
+            placed.add(node)
             order.append(node)
-        elif node not in seen:
-            seen.add(node)
-            stack.append((node, True))
-            stack.extend((p, False) for p in node._parents if p not in seen)
+            continue
+        opened.add(node)
+        stack.append(node)
+        for p in node._parents:
+            if p not in opened:
+                stack.append(p)
     return order
 
 
-def _backprop(roots, seeds, create_graph: bool) -> dict[Scalar, object]:
-    """d(sum of seed * root)/d(node) for every node the roots depend on, in topological order."""
-    order = _toposort(roots)
-    grads: dict[Scalar, object] = dict.fromkeys(order, 0.0)
-    for root, seed in zip(roots, seeds):
-        grads[root] += seed
-    for node in reversed(order):
-        op = node._op
-        if op is None:
+def _wrong_terms(op: OpSpec, terms, inputs) -> ValueError:
+    return ValueError(
+        f"the gradient of op {op.name!r} returned {len(terms)} term(s) for "
+        f"{len(inputs)} input(s) ({registry.origin_of(op.name)})"
+    )
+
+
+def _backprop(roots, create_graph: bool) -> dict[Scalar, object]:
+    """d(sum of roots)/d(node) for every node the roots depend on."""
+    grads: dict[Scalar, object] = {}
+    for root in roots:
+        grads[root] = grads.get(root, 0.0) + 1.0
+    for node in reversed(_toposort(roots)):
+        g = grads.get(node)
+        if node._op is None or g is None:
             continue
         parents = node._parents
         if create_graph:
-            terms = op.gradient(*parents, node)
+            terms = node._op.gradient(*parents, node)
         else:
-            terms = op.gradient(*[p.data for p in parents], node.data)
+            terms = node._op.gradient(*[p.data for p in parents], node.data)
         if len(terms) != len(parents):
-            raise ValueError(
-                f"the gradient of op {op.name!r} returned {len(terms)} term(s) for "
-                f"{len(parents)} input(s) ({registry.origin_of(op.name)})"
-            )
-        g = grads[node]
+            raise _wrong_terms(node._op, terms, parents)
         for p, t in zip(parents, terms):
             if p.grad is not None:
-                grads[p] = grads[p] + t * g
+                grads[p] = grads[p] + t * g if p in grads else t * g
     return grads
 
 
@@ -203,7 +243,7 @@ def grad(
     """
     outputs = _scalars(outputs, "outputs")
     inputs = _scalars(inputs, "inputs")
-    grads = _backprop(outputs, (1.0,) * len(outputs), create_graph)
+    grads = _backprop(outputs, create_graph)
     result = [grads.get(x, 0.0) for x in inputs]
     if create_graph:
         return tuple(g if isinstance(g, Scalar) else _constant(g) for g in result)

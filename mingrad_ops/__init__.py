@@ -37,8 +37,22 @@ def _pow(a: float, b: float) -> float:
     return out if type(out) is float else math.nan  # a complex result: negative ** fraction
 
 
+def _linear(b, *weights_then_inputs):
+    n, odd = divmod(len(weights_then_inputs), 2)
+    if odd:
+        raise TypeError(f"linear takes a bias, n weights and n inputs; got {1 + 2 * n + 1} values")
+    return sum(map(operator.mul, weights_then_inputs[:n], weights_then_inputs[n:]), b)
+
+
+def _linear_gradient(b, *weights_inputs_out):
+    n = (len(weights_inputs_out) - 1) // 2
+    return (1.0, *weights_inputs_out[n : 2 * n], *weights_inputs_out[:n])
+
+
 def _pow_gradient(a, b, out):
-    da = 0.0 if float(b) == 0 else b * F.pow(a, b - 1)
+    # d(x**0)/dx = 0 even at x = 0, where the formula gives 0 * inf; elsewhere keep the
+    # formula, whose dependence on b is what the second derivatives need.
+    da = 0.0 if float(b) == 0 and float(a) == 0 else b * F.pow(a, b - 1)
     return da, out * F.log(a)
 
 
@@ -97,6 +111,15 @@ def mingrad_register_ops(register):
         gradient=lambda x, out: (F.pow(x, -1.0),),
         domain=(POSITIVE,),
         doc="natural logarithm",
+    )
+    register(
+        name="linear",
+        arity=1,
+        variadic=True,
+        label="Σ w·x + b",
+        forward=_linear,
+        gradient=_linear_gradient,
+        doc="linear(b, w1..wn, x1..xn) = b + Σ wi·xi",
     )
     # Composites: built from the primitives, differentiated through them.
     register(name="neg", arity=1, operator="neg", label="-", forward=lambda x: x * -1.0, doc="-x")

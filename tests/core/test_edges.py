@@ -62,3 +62,11 @@ def test_nan_propagates():
         lambda x: x**2,
     ):
         assert math.isnan(f(Scalar(math.nan)).data)
+
+
+def test_power_zero_keeps_its_dependence_on_the_exponent_for_second_derivatives():
+    a, b = Scalar(2.0), Scalar(0.0)
+    da, db = grad(a**b, [a, b], create_graph=True)
+    assert (da.data, db.data) == (0.0, math.log(2.0))
+    # d/db (b * a**(b-1)) = a**(b-1) * (1 + b log a) = 0.5 at a=2, b=0
+    assert grad(da, [a, b]) == (0.0, 0.5)

@@ -71,3 +71,25 @@ def test_grad_of_several_outputs_sums_them_and_unrelated_inputs_get_zero():
 def test_grad_rejects_non_scalars():
     with pytest.raises(TypeError, match="inputs must be Scalars; got float"):
         grad(Scalar(1.0), [1.0])
+
+
+def test_linear_matches_the_oracle_to_second_order():
+    values = [0.3, -1.2, 0.7, 2.0, -0.4]  # b, w1, w2, x1, x2
+    xs = [Scalar(v) for v in values]
+    y = xs[0].linear(*xs[1:])
+    assert y.data == pytest.approx(0.3 - 1.2 * 2.0 + 0.7 * -0.4)
+
+    def f(b, w1, w2, x1, x2):
+        return b + w1 * x1 + w2 * x2
+
+    first = grad(y, xs, create_graph=True)
+    for i in range(5):
+        assert first[i].data == pytest.approx(autograd.grad(f, i)(*values))
+        second = grad(first[i], xs)
+        for j in range(5):
+            assert second[j] == pytest.approx(autograd.grad(autograd.grad(f, i), j)(*values))
+
+
+def test_linear_refuses_unpaired_weights_and_inputs():
+    with pytest.raises(TypeError, match="linear takes a bias, n weights and n inputs"):
+        Scalar(1.0).linear(Scalar(2.0))

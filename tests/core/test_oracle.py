@@ -24,7 +24,9 @@ BINARY = [
     (lambda a, b: a * b, lambda a, b: a * b),
     (lambda a, b: a - b, lambda a, b: a - b),
     (lambda a, b: a / (b * b + 1), lambda a, b: a / (b * b + 1)),
-    (lambda a, b: (a * a + 1) ** b.tanh(), lambda a, b: (a * a + 1) ** anp.tanh(b)),
+    # the oracle spells a**b as exp(b log a): autograd's own pow rule gets the mixed second
+    # derivative wrong where b is exactly 0
+    (lambda a, b: (a * a + 1) ** b.tanh(), lambda a, b: anp.exp(anp.tanh(b) * anp.log(a * a + 1))),
 ]
 
 step = st.one_of(

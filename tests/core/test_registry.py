@@ -223,3 +223,24 @@ def test_unregister_op_removes_op_and_operator_binding():
         Scalar(1.0) + 1
     register_op(spec)
     assert (Scalar(1.0) + 1).data == 2.0
+
+
+def test_a_variadic_op_takes_arity_or_more_inputs_and_binds_no_operator():
+    register_op(
+        name="total",
+        arity=1,
+        variadic=True,
+        forward=lambda *xs: sum(xs),
+        gradient=lambda *xs_out: (1.0,) * (len(xs_out) - 1),
+    )
+    xs = [Scalar(float(i)) for i in range(5)]
+    y = functional.total(*xs)
+    assert y.data == 10.0 and y.parents == tuple(xs)
+    y.backward()
+    assert [x.grad for x in xs] == [1.0] * 5
+    with pytest.raises(TypeError, match="op 'tanh' takes 1 input"):
+        functional.tanh()
+    with pytest.raises(TypeError, match="op 'total' takes 1 or more input"):
+        functional.total()
+    with pytest.raises(OpRegistrationError, match="variadic op cannot be bound to an operator"):
+        register_op(name="plus", arity=2, variadic=True, operator="+", forward=lambda *a: 0.0)

@@ -110,3 +110,12 @@ def test_the_seed_training_loop_runs_unchanged():
             p.data -= lr * p.grad
         losses.append(loss.data)
     assert losses[-1] < losses[0] * 0.5
+
+
+def test_a_neuron_is_one_linear_node_and_its_activation():
+    neuron = Neuron(3, seed=0)
+    x = [Scalar(1.0), Scalar(2.0), Scalar(3.0)]
+    out = neuron(x)
+    (pre,) = out.parents
+    assert out.op.name == "relu" and pre.op.name == "linear"
+    assert pre.parents == (neuron.b, *neuron.w, *x)
