@@ -3,52 +3,18 @@
 The core names no op; every operation is registered by a plugin (see ``mingrad_ops``).
 """
 
+# fmt: off
 from . import functional
 from .gradcheck import CheckReport, check_op
-from .registry import (
-    OpRegistrationError,
-    OpSpec,
-    Origin,
-    PluginError,
-    PluginFailure,
-    PluginWarning,
-    UnknownOpError,
-    failures,
-    get_op,
-    get_plugin_manager,
-    hookimpl,
-    ops,
-    origin_of,
-    plugin_manager,
-    register_op,
-    register_plugin,
-    reset,
-    unregister_op,
-)
+from .registry import (OpRegistrationError, OpSpec, Origin, PluginError, PluginFailure,
+                       PluginWarning, UnknownOpError, failures, get_op, get_plugin_manager,
+                       hookimpl, ops, origin_of, plugin_manager, register_op, register_plugin,
+                       reset)
 from .scalar import Scalar, grad
 
 __all__ = [
-    "CheckReport",
-    "OpRegistrationError",
-    "OpSpec",
-    "Origin",
-    "PluginError",
-    "PluginFailure",
-    "PluginWarning",
-    "Scalar",
-    "UnknownOpError",
-    "check_op",
-    "failures",
-    "functional",
-    "get_op",
-    "get_plugin_manager",
-    "grad",
-    "hookimpl",
-    "ops",
-    "origin_of",
-    "plugin_manager",
-    "register_op",
-    "register_plugin",
-    "reset",
-    "unregister_op",
+    "CheckReport", "OpRegistrationError", "OpSpec", "Origin", "PluginError", "PluginFailure",
+    "PluginWarning", "Scalar", "UnknownOpError", "check_op", "failures", "functional", "get_op",
+    "get_plugin_manager", "grad", "hookimpl", "ops", "origin_of", "plugin_manager",
+    "register_op", "register_plugin", "reset",
 ]

@@ -256,41 +256,28 @@ def register_op(spec: OpSpec | None = None, /, **fields) -> OpSpec:
     return spec
 
 
-def unregister_op(name: str) -> OpSpec:
-    """Remove an op (and its operator binding); returns its spec."""
-    spec = get_op(name)
-    del _ops[name], _origins[name]
-    if spec.operator is not None:
-        del _operators[spec.operator]
-    return spec
-
-
 def get_op(name: str) -> OpSpec:
     """The op registered under ``name``."""
+    plugin_manager()
     try:
         return _ops[name]
     except KeyError:
-        pass
-    if _manager is None:
-        plugin_manager()
-        return get_op(name)
-    failed = "".join(f"\n  {f.origin} failed to load: {f.error}" for f in _failures)
-    raise UnknownOpError(f"no op named {name!r}; registered ops: {', '.join(sorted(_ops))}{failed}")
+        failed = "".join(f"\n  {f.origin} failed to load: {f.error}" for f in _failures)
+        raise UnknownOpError(
+            f"no op named {name!r}; registered ops: {', '.join(sorted(_ops))}{failed}"
+        ) from None
 
 
 def bound_to(operator: str) -> OpSpec:
     """The op bound to a Python operator (``"+"``, ``"**"``, ``"neg"``, ...)."""
+    plugin_manager()
     try:
         return _operators[operator]
     except KeyError:
-        pass
-    if _manager is None:
-        plugin_manager()
-        return bound_to(operator)
-    raise TypeError(
-        f"no registered op is bound to operator {operator!r}; "
-        f"is the built-in plugin disabled? ({', '.join(sorted(_ops)) or 'no ops'})"
-    )
+        raise TypeError(
+            f"no registered op is bound to operator {operator!r}; "
+            f"registered ops: {', '.join(sorted(_ops)) or 'none'}"
+        ) from None
 
 
 def ops() -> dict[str, OpSpec]:

@@ -12,12 +12,35 @@ if TYPE_CHECKING:
     from .registry import OpSpec
 
 
-def _to_float(value: object) -> float:
+def _to_float(value: object, op: OpSpec | None = None) -> float:
+    """``value`` as a float: a Scalar's data, or what ``op``'s forward returned."""
     if type(value) is float:
         return value
     if isinstance(value, numbers.Real):  # int, bool, Fraction and numpy's real scalars
         return float(value)
-    raise TypeError(f"a Scalar holds a real number; got {type(value).__name__} {value!r}")
+    got = f"{type(value).__name__} {value!r}"
+    if op is None:
+        raise TypeError(f"a Scalar holds a real number; got {got}")
+    where = registry.origin_of(op.name)
+    raise TypeError(f"op {op.name!r} ({where}) forward returned {got}; expected a real number")
+
+
+def _operator(symbol: str, reflected: bool = False):
+    """``Scalar.__add__`` and friends: apply whatever op the registry binds to ``symbol``."""
+
+    def method(self, other):
+        if not isinstance(other, Scalar):
+            if not isinstance(other, numbers.Real):
+                return NotImplemented
+            other = _constant(other)
+        op = registry._operators.get(symbol) or registry.bound_to(symbol)
+        if reflected:
+            self, other = other, self
+        if op.gradient is None:  # a composite
+            return op.forward(self, other)
+        return _node(op, op.forward(self.data, other.data), (self, other))
+
+    return method
 
 
 class Scalar:
@@ -34,6 +57,15 @@ class Scalar:
     data: float
     grad: float | Scalar | None
     name: str | None
+
+    __add__, __radd__ = _operator("+"), _operator("+", reflected=True)
+    __sub__, __rsub__ = _operator("-"), _operator("-", reflected=True)
+    __mul__, __rmul__ = _operator("*"), _operator("*", reflected=True)
+    __truediv__, __rtruediv__ = _operator("/"), _operator("/", reflected=True)
+    __pow__, __rpow__ = _operator("**"), _operator("**", reflected=True)
+
+    def __neg__(self) -> Scalar:
+        return registry.bound_to("neg")(self)
 
     def __init__(self, data: float, name: str | None = None) -> None:
         self.data = _to_float(data)
@@ -101,37 +133,6 @@ class Scalar:
                 node.grad = 0.0
 
 
-def _operator(symbol: str, reflected: bool = False):
-    def method(self, other):
-        if other.__class__ is not Scalar:
-            if isinstance(other, Scalar):
-                pass
-            elif other.__class__ is float or isinstance(other, numbers.Real):
-                other = _constant(other)
-            else:
-                return NotImplemented
-        op = registry._operators.get(symbol) or registry.bound_to(symbol)
-        if reflected:
-            self, other = other, self
-        if op.gradient is None:  # a composite
-            return op.forward(self, other)
-        return _node(op, op.forward(self.data, other.data), (self, other))
-
-    return method
-
-
-for _symbol, _names in {
-    "+": ("__add__", "__radd__"),
-    "-": ("__sub__", "__rsub__"),
-    "*": ("__mul__", "__rmul__"),
-    "/": ("__truediv__", "__rtruediv__"),
-    "**": ("__pow__", "__rpow__"),
-}.items():
-    setattr(Scalar, _names[0], _operator(_symbol))
-    setattr(Scalar, _names[1], _operator(_symbol, reflected=True))
-Scalar.__neg__ = lambda self: registry.bound_to("neg")(self)
-
-
 def _constant(value: object) -> Scalar:
     node = Scalar(value)
     node.grad = None
@@ -140,7 +141,7 @@ def _constant(value: object) -> Scalar:
 
 def _node(op: OpSpec, data: object, parents: tuple[Scalar, ...]) -> Scalar:
     out = _new(Scalar)
-    out.data = data if data.__class__ is float else _result(op, data)
+    out.data = data if data.__class__ is float else _to_float(data, op)
     out.grad = 0.0
     out.name = None
     out._parents = parents
@@ -161,23 +162,12 @@ def apply(op: OpSpec, args: tuple) -> Scalar | float:
         if len(data) == len(args):
             return _node(op, op.forward(*data), args)
         if not data:  # numbers in, number out
-            return _result(op, op.forward(*map(_to_float, args)))
+            return _to_float(op.forward(*map(_to_float, args)), op)
     inputs = tuple(a if isinstance(a, Scalar) else _constant(a) for a in args)
     if op.gradient is None:  # a composite: its forward is built from other ops on Scalars
         out = op.forward(*inputs)
         return out if data else float(out)
     return _node(op, op.forward(*[a.data for a in inputs]), inputs)
-
-
-def _result(op: OpSpec, value: object) -> float:
-    if type(value) is float:
-        return value
-    if isinstance(value, numbers.Real):
-        return float(value)
-    raise TypeError(
-        f"op {op.name!r} forward returned {type(value).__name__} {value!r}; "
-        f"expected a real number ({registry.origin_of(op.name)})"
-    )
 
 
 def _toposort(roots: Iterable[Scalar]) -> list[Scalar]:

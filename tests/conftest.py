@@ -1,12 +1,19 @@
 """Shared fixtures: a clean registry per test, and throwaway plugin distributions."""
 
 import itertools
+import os
 import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 import mingrad_core
+
+# CI replays the same examples every run; a developer's runs keep exploring new ones.
+settings.register_profile("ci", derandomize=True, database=None)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 @pytest.fixture(autouse=True)

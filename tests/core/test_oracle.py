@@ -13,7 +13,8 @@ UNARY = [
     (lambda x: x.tanh(), anp.tanh),
     (lambda x: x.tanh().exp(), lambda x: anp.exp(anp.tanh(x))),
     (lambda x: (x * x + 1).log(), lambda x: anp.log(x * x + 1)),
-    (lambda x: x.relu(), lambda x: anp.maximum(x, 0.0)),
+    # relu'(0) = 0, as MinGrad defines it (np.maximum would split the tie: 0.5)
+    (lambda x: x.relu(), lambda x: anp.where(x > 0, x, 0.0)),
     (lambda x: x**2, lambda x: x**2),
     (lambda x: x**3, lambda x: x**3),
     (lambda x: -x, lambda x: -x),
