@@ -107,24 +107,11 @@ class Scalar:
         Computed nodes get this call's gradient; leaves add it to what they hold, so a second
         call on the same graph doubles the leaves' gradients (clear them with ``zero_grad``).
         """
-        order = _toposort((self,))
-        for node in order:
+        for node, g in _backprop((self,), False, gradient).items():
             if node._op is not None:
-                node.grad = 0.0
-        if self.grad is not None:
-            self.grad += gradient
-        for node in reversed(order):
-            op = node._op
-            if op is None:
-                continue
-            parents = node._parents
-            terms = op.gradient(*[p.data for p in parents], node.data)
-            if len(terms) != len(parents):
-                raise _wrong_terms(op, terms, parents)
-            g = node.grad
-            for p, t in zip(parents, terms):
-                if p.grad is not None:
-                    p.grad += t * g
+                node.grad = g
+            elif node.grad is not None:
+                node.grad += g
 
     def zero_grad(self) -> None:
         """Set the gradient of this node and of every node it was computed from to zero."""
@@ -199,11 +186,12 @@ def _wrong_terms(op: OpSpec, terms, inputs) -> ValueError:
     )
 
 
-def _backprop(roots, create_graph: bool) -> dict[Scalar, object]:
-    """d(sum of roots)/d(node) for every node the roots depend on."""
+def _backprop(roots, create_graph: bool, seed: float = 1.0) -> dict[Scalar, object]:
+    """d(seed * sum of roots)/d(node) for every node the roots depend on (constants aside)."""
     grads: dict[Scalar, object] = {}
     for root in roots:
-        grads[root] = grads.get(root, 0.0) + 1.0
+        if root.grad is not None:
+            grads[root] = grads.get(root, 0.0) + seed
     for node in reversed(_toposort(roots)):
         g = grads.get(node)
         if node._op is None or g is None:
