@@ -1,4 +1,5 @@
 """MinGrad's front door: the everyday names in one place, and the ``mingrad`` command."""
+
 # fmt: off
 from mingrad_core import OpSpec, Scalar, check_op, functional, grad, hookimpl, register_op
 from mingrad_nn import (MLP, SGD, Adam, Layer, Module, Neuron, bce_with_logits, hinge_loss, l2,

@@ -1,4 +1,5 @@
 """Neural networks on MinGrad: modules, losses, optimizers, and saving models as JSON."""
+
 # fmt: off
 from .losses import bce_with_logits, hinge_loss, l2, mse_loss
 from .module import MLP, Layer, Module, Neuron

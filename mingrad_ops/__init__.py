@@ -56,82 +56,30 @@ def _pow_gradient(a, b, out):
     return da, out * F.log(a)
 
 
+# fmt: off
 @hookimpl
 def mingrad_register_ops(register):
     # Primitives: the forward and the local gradient (one term per input, given the inputs
     # and the output) side by side.
-    register(
-        name="add",
-        arity=2,
-        operator="+",
-        label="+",
-        forward=operator.add,
-        gradient=lambda a, b, out: (1.0, 1.0),
-        doc="a + b",
-    )
-    register(
-        name="mul",
-        arity=2,
-        operator="*",
-        label="*",
-        forward=operator.mul,
-        gradient=lambda a, b, out: (b, a),
-        doc="a * b",
-    )
-    register(
-        name="pow",
-        arity=2,
-        operator="**",
-        label="**",
-        forward=_pow,
-        gradient=_pow_gradient,
-        domain=(POSITIVE, (-3.0, 3.0)),
-        doc="a ** b",
-    )
-    register(
-        name="relu",
-        arity=1,
-        label="ReLU",
-        forward=lambda x: 0.0 if x <= 0 else x,
-        gradient=lambda x, out: (1.0 if float(x) > 0 else 0.0,),
-        doc="max(x, 0)",
-    )
-    register(
-        name="tanh",
-        arity=1,
-        forward=math.tanh,
-        gradient=lambda x, out: (1 - out * out,),
-        doc="hyperbolic tangent",
-    )
+    register(name="add", arity=2, operator="+", label="+", forward=operator.add,
+             gradient=lambda a, b, out: (1.0, 1.0), doc="a + b")
+    register(name="mul", arity=2, operator="*", label="*", forward=operator.mul,
+             gradient=lambda a, b, out: (b, a), doc="a * b")
+    register(name="pow", arity=2, operator="**", label="**", forward=_pow,
+             gradient=_pow_gradient, domain=(POSITIVE, (-3.0, 3.0)), doc="a ** b")
+    register(name="relu", arity=1, label="ReLU", forward=lambda x: 0.0 if x <= 0 else x,
+             gradient=lambda x, out: (1.0 if float(x) > 0 else 0.0,), doc="max(x, 0)")
+    register(name="tanh", arity=1, forward=math.tanh,
+             gradient=lambda x, out: (1 - out * out,), doc="hyperbolic tangent")
     register(name="exp", arity=1, forward=_exp, gradient=lambda x, out: (out,), doc="e ** x")
-    register(
-        name="log",
-        arity=1,
-        forward=_log,
-        gradient=lambda x, out: (F.pow(x, -1.0),),
-        domain=(POSITIVE,),
-        doc="natural logarithm",
-    )
-    register(
-        name="linear",
-        arity=1,
-        variadic=True,
-        label="Σ w·x + b",
-        forward=_linear,
-        gradient=_linear_gradient,
-        doc="linear(b, w1..wn, x1..xn) = b + Σ wi·xi",
-    )
+    register(name="log", arity=1, forward=_log, gradient=lambda x, out: (F.pow(x, -1.0),),
+             domain=(POSITIVE,), doc="natural logarithm")
+    register(name="linear", arity=1, variadic=True, label="Σ w·x + b", forward=_linear,
+             gradient=_linear_gradient, doc="linear(b, w1..wn, x1..xn) = b + Σ wi·xi")
     # Composites: built from the primitives, differentiated through them.
-    register(name="neg", arity=1, operator="neg", label="-", forward=lambda x: x * -1.0, doc="-x")
-    register(
-        name="sub", arity=2, operator="-", label="-", forward=lambda a, b: a + b * -1.0, doc="a - b"
-    )
-    register(
-        name="div",
-        arity=2,
-        operator="/",
-        label="/",
-        forward=lambda a, b: a * b**-1.0,
-        domain=((-2.0, 2.0), POSITIVE),
-        doc="a / b",
-    )
+    register(name="neg", arity=1, operator="neg", label="-", forward=lambda x: x * -1.0,
+             doc="-x")
+    register(name="sub", arity=2, operator="-", label="-", forward=lambda a, b: a + b * -1.0,
+             doc="a - b")
+    register(name="div", arity=2, operator="/", label="/", forward=lambda a, b: a * b**-1.0,
+             domain=((-2.0, 2.0), POSITIVE), doc="a / b")

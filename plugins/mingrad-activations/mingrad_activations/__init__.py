@@ -33,54 +33,19 @@ def _silu_gradient(x, out):
     return (s * (1 + x * (1 - s)),)
 
 
+# fmt: off
 @hookimpl
 def mingrad_register_ops(register):
-    register(
-        name="sigmoid",
-        arity=1,
-        label="σ",
-        forward=_sigmoid,
-        gradient=lambda x, out: (out * (1 - out),),
-        doc="1 / (1 + exp(-x))",
-    )
-    register(
-        name="silu",
-        arity=1,
-        label="SiLU",
-        forward=lambda x: x * _sigmoid(x),
-        gradient=_silu_gradient,
-        doc="x * sigmoid(x)",
-    )
-    register(
-        name="gelu",
-        arity=1,
-        label="GELU",
-        forward=_gelu,
-        gradient=_gelu_gradient,
-        domain=((-3.0, 3.0),),
-        doc="GELU, tanh approximation",
-    )
-    register(
-        name="softplus",
-        arity=1,
-        label="softplus",
-        forward=_softplus,
-        gradient=lambda x, out: (F.sigmoid(x),),
-        doc="log(1 + exp(x))",
-    )
-    register(
-        name="leaky_relu",
-        arity=1,
-        label="LeakyReLU",
-        forward=lambda x: x if x > 0 else 0.01 * x,
-        gradient=lambda x, out: (1.0 if float(x) > 0 else 0.01,),
-        doc="slope 0.01 below 0",
-    )
-    register(
-        name="elu",
-        arity=1,
-        label="ELU",
-        forward=lambda x: x if x > 0 else math.expm1(x),
-        gradient=lambda x, out: (1.0 if float(x) > 0 else out + 1,),
-        doc="alpha 1",
-    )
+    register(name="sigmoid", arity=1, label="σ", forward=_sigmoid,
+             gradient=lambda x, out: (out * (1 - out),), doc="1 / (1 + exp(-x))")
+    register(name="silu", arity=1, label="SiLU", forward=lambda x: x * _sigmoid(x),
+             gradient=_silu_gradient, doc="x * sigmoid(x)")
+    register(name="gelu", arity=1, label="GELU", forward=_gelu, gradient=_gelu_gradient,
+             domain=((-3.0, 3.0),), doc="GELU, tanh approximation")
+    register(name="softplus", arity=1, label="softplus", forward=_softplus,
+             gradient=lambda x, out: (F.sigmoid(x),), doc="log(1 + exp(x))")
+    register(name="leaky_relu", arity=1, label="LeakyReLU",
+             forward=lambda x: x if x > 0 else 0.01 * x,
+             gradient=lambda x, out: (1.0 if float(x) > 0 else 0.01,), doc="slope 0.01 below 0")
+    register(name="elu", arity=1, label="ELU", forward=lambda x: x if x > 0 else math.expm1(x),
+             gradient=lambda x, out: (1.0 if float(x) > 0 else out + 1,), doc="alpha 1")
