@@ -54,7 +54,7 @@ def train_moons(
     return run
 
 
-def plot(run: Training, path: str, resolution: int = 60) -> None:
+def plot(run: Training, path: str, resolution: int = 100) -> None:
     """Write a PNG: the decision boundary over the data, and the loss curve."""
     import matplotlib
 
