@@ -204,8 +204,9 @@ def _backprop(roots, create_graph: bool, seed: float = 1.0) -> dict[Scalar, obje
         if len(terms) != len(parents):
             raise _wrong_terms(node._op, terms, parents)
         for p, t in zip(parents, terms):
-            if p.grad is not None:
-                grads[p] = grads[p] + t * g if p in grads else t * g
+            if p.grad is not None:  # constants take no gradient
+                total = grads.get(p)
+                grads[p] = t * g if total is None else total + t * g
     return grads
 
 
