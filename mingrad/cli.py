@@ -87,12 +87,10 @@ def _provider(name: str) -> str:
     origin = origin_of(name)
     if origin.distribution is None:
         return f"{origin.plugin} (registered in code)"
-    where = f"{origin.plugin} ({origin.distribution} {origin.version})"
-    return (
-        f"built-in ({origin.distribution} {origin.version})"
-        if origin.distribution == BUILTIN_DISTRIBUTION
-        else where
-    )
+    release = f"({origin.distribution} {origin.version})"
+    if origin.distribution == BUILTIN_DISTRIBUTION:
+        return f"built-in {release}"
+    return f"{origin.plugin} {release}"
 
 
 def _ops(args: argparse.Namespace) -> int:

@@ -63,14 +63,9 @@ def plot(run: Training, path: str, resolution: int = 100) -> None:
     import numpy as np
 
     X = np.array(run.X)
-    (x0, x1), (y0, y1) = (
-        (X[:, 0].min() - 0.5, X[:, 0].max() + 0.5),
-        (
-            X[:, 1].min() - 0.5,
-            X[:, 1].max() + 0.5,
-        ),
-    )
-    xx, yy = np.meshgrid(np.linspace(x0, x1, resolution), np.linspace(y0, y1, resolution))
+    low, high = X.min(axis=0) - 0.5, X.max(axis=0) + 0.5
+    xs, ys = (np.linspace(low[i], high[i], resolution) for i in range(2))
+    xx, yy = np.meshgrid(xs, ys)
     zz = np.array([run.model([a, b]).data > 0 for a, b in zip(xx.ravel(), yy.ravel())])
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
     left.contourf(xx, yy, zz.reshape(xx.shape), cmap=plt.cm.Spectral, alpha=0.8)
