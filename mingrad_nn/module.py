@@ -54,8 +54,8 @@ class Neuron(Module):
         if not isinstance(nin, int) or nin < 1:
             raise ValueError(f"a Neuron needs a positive number of inputs; got {nin!r}")
         rng = _rng(seed)
-        self.w = [Scalar(rng.uniform(-1, 1)) for _ in range(nin)]
-        self.b = Scalar(0.0)
+        self.w = [Scalar(rng.uniform(-1, 1), name=f"w{i}") for i in range(1, nin + 1)]
+        self.b = Scalar(0.0, name="b")  # names show in drawings
         self.activation = activation
         self._act = _activation(activation)
         self._linear = get_op("linear")

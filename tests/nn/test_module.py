@@ -119,3 +119,8 @@ def test_a_neuron_is_one_linear_node_and_its_activation():
     (pre,) = out.parents
     assert out.op.name == "relu" and pre.op.name == "linear"
     assert pre.parents == (neuron.b, *neuron.w, *x)
+
+
+def test_parameters_are_named_for_drawings():
+    neuron = Neuron(2, seed=0)
+    assert [p.name for p in neuron.parameters()] == ["w1", "w2", "b"]
