@@ -34,11 +34,7 @@ def _operator(symbol: str, reflected: bool = False):
                 return NotImplemented
             other = _constant(other)
         op = registry._operators.get(symbol) or registry.bound_to(symbol)
-        if reflected:
-            self, other = other, self
-        if op.gradient is None:  # a composite
-            return op.forward(self, other)
-        return _node(op, op.forward(self.data, other.data), (self, other))
+        return apply(op, (other, self) if reflected else (self, other))
 
     return method
 
@@ -179,13 +175,6 @@ def _toposort(roots: Iterable[Scalar]) -> list[Scalar]:
     return order
 
 
-def _wrong_terms(op: OpSpec, terms, inputs) -> ValueError:
-    return ValueError(
-        f"the gradient of op {op.name!r} returned {len(terms)} term(s) for "
-        f"{len(inputs)} input(s) ({registry.origin_of(op.name)})"
-    )
-
-
 def _backprop(roots, create_graph: bool, seed: float = 1.0) -> dict[Scalar, object]:
     """d(seed * sum of roots)/d(node) for every node the roots depend on (constants aside)."""
     grads: dict[Scalar, object] = {}
@@ -202,7 +191,10 @@ def _backprop(roots, create_graph: bool, seed: float = 1.0) -> dict[Scalar, obje
         else:
             terms = node._op.gradient(*[p.data for p in parents], node.data)
         if len(terms) != len(parents):
-            raise _wrong_terms(node._op, terms, parents)
+            raise ValueError(
+                f"the gradient of op {node._op.name!r} returned {len(terms)} term(s) for "
+                f"{len(parents)} input(s) ({registry.origin_of(node._op.name)})"
+            )
         for p, t in zip(parents, terms):
             if p.grad is not None:  # constants take no gradient
                 total = grads.get(p)

@@ -40,7 +40,8 @@ def _pow(a: float, b: float) -> float:
 def _linear(b, *weights_then_inputs):
     n, odd = divmod(len(weights_then_inputs), 2)
     if odd:
-        raise TypeError(f"linear takes a bias, n weights and n inputs; got {1 + 2 * n + 1} values")
+        got = 1 + len(weights_then_inputs)
+        raise TypeError(f"linear takes a bias, n weights and n inputs; got {got} values")
     return sum(map(operator.mul, weights_then_inputs[:n], weights_then_inputs[n:]), b)
 
 
