@@ -10,11 +10,13 @@ from .registry import (OpRegistrationError, OpSpec, Origin, PluginError, PluginF
                        PluginWarning, UnknownOpError, failures, get_op, get_plugin_manager,
                        hookimpl, ops, origin_of, plugin_manager, register_op, register_plugin,
                        reset)
-from .scalar import Scalar, grad
+from .scalar import (GradientError, Scalar, backprop, composite_of, grad, local_gradient,
+                     toposort, watch_values)
 
 __all__ = [
-    "CheckReport", "OpRegistrationError", "OpSpec", "Origin", "PluginError", "PluginFailure",
-    "PluginWarning", "Scalar", "UnknownOpError", "check_op", "failures", "functional", "get_op",
-    "get_plugin_manager", "grad", "hookimpl", "ops", "origin_of", "plugin_manager",
-    "register_op", "register_plugin", "reset",
+    "CheckReport", "GradientError", "OpRegistrationError", "OpSpec", "Origin", "PluginError",
+    "PluginFailure", "PluginWarning", "Scalar", "UnknownOpError", "backprop", "check_op",
+    "composite_of", "failures", "functional", "get_op", "get_plugin_manager", "grad", "hookimpl",
+    "local_gradient", "ops", "origin_of", "plugin_manager", "register_op", "register_plugin",
+    "reset", "toposort", "watch_values",
 ]

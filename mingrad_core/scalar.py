@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import numbers
-from collections.abc import Iterable
+import weakref
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from . import registry
@@ -16,25 +18,46 @@ def _to_float(value: object, op: OpSpec | None = None) -> float:
     """``value`` as a float: a Scalar's data, or what ``op``'s forward returned."""
     if type(value) is float:
         return value
-    if isinstance(value, numbers.Real):  # int, bool, Fraction and numpy's real scalars
+    if isinstance(value, numbers.Real) or _numpy_real(value):  # int, bool, Fraction, numpy's
         return float(value)
-    got = f"{type(value).__name__} {value!r}"
+    got = f"{type(value).__name__} {_short(value)}"
     if op is None:
         raise TypeError(f"a Scalar holds a real number; got {got}")
     where = registry.origin_of(op.name)
     raise TypeError(f"op {op.name!r} ({where}) forward returned {got}; expected a real number")
 
 
+def _numpy_real(value: object) -> bool:
+    """A numpy scalar of a real kind (``numpy.bool_`` is not a ``numbers.Real``)."""
+    dtype = getattr(value, "dtype", None)
+    return getattr(value, "shape", None) == () and getattr(dtype, "kind", "") in "biuf"
+
+
+def _short(value: object, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
 def _operator(symbol: str, reflected: bool = False):
     """``Scalar.__add__`` and friends: apply whatever op the registry binds to ``symbol``."""
 
     def method(self, other):
-        if not isinstance(other, Scalar):
-            if not isinstance(other, numbers.Real):
+        if other.__class__ is not Scalar:
+            if isinstance(other, Scalar):
+                pass
+            elif isinstance(other, numbers.Real) or _numpy_real(other):
+                other = _constant(other)
+            else:
                 return NotImplemented
-            other = _constant(other)
+        a, b = (other, self) if reflected else (self, other)
         op = registry._operators.get(symbol) or registry.bound_to(symbol)
-        return apply(op, (other, self) if reflected else (self, other))
+        if op.gradient is None:  # a composite
+            return apply(op, (a, b))
+        out = _new(Scalar)  # what apply() does for a primitive, without its generic checks
+        data = op.forward(a._data, b._data)
+        out._data = data if data.__class__ is float else _to_float(data, op)
+        out.grad, out.name, out._op, out._a, out._b = 0.0, None, op, a, b
+        return out
 
     return method
 
@@ -47,10 +70,13 @@ class Scalar:
     ``grad`` is ``None`` on constants: numbers mixed into an expression, which take no gradient.
     """
 
-    __slots__ = ("data", "grad", "name", "_parents", "_op", "__weakref__")
+    # A node's inputs live in two slots: ``_a`` and ``_b`` for one or two inputs, or a tuple in
+    # ``_a`` for more. A tuple per node would be a second object for CPython's cyclic garbage
+    # collector to track, and the collector's scans of a growing graph cost more than building
+    # it (benchmarks/engine.py).
+    __slots__ = ("_data", "grad", "name", "_op", "_a", "_b", "__weakref__")
     __array_ufunc__ = None  # numpy scalars defer to Scalar instead of building object arrays
 
-    data: float
     grad: float | Scalar | None
     name: str | None
 
@@ -64,16 +90,32 @@ class Scalar:
         return registry.bound_to("neg")(self)
 
     def __init__(self, data: float, name: str | None = None) -> None:
-        self.data = _to_float(data)
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"a Scalar's name is a str or None; got {type(name).__name__}")
+        self._data = _to_float(data) if _on_leaf is None else _on_leaf(self, data)
         self.grad = 0.0
         self.name = name
-        self._parents: tuple[Scalar, ...] = ()
         self._op: OpSpec | None = None
+        self._a = self._b = None
+
+    @property
+    def data(self) -> float:
+        """The value. Assigning any real number stores it as a float."""
+        if _on_read is not None:
+            _on_read(self)
+        return self._data
+
+    @data.setter
+    def data(self, value: float) -> None:
+        self._data = _to_float(value)
 
     @property
     def parents(self) -> tuple[Scalar, ...]:
         """The inputs this node was computed from, in argument order (``a*a`` lists ``a`` twice)."""
-        return self._parents
+        a, b = self._a, self._b
+        if b is not None:
+            return (a, b)
+        return () if a is None else a if a.__class__ is tuple else (a,)
 
     @property
     def op(self) -> OpSpec | None:
@@ -82,7 +124,7 @@ class Scalar:
 
     def __repr__(self) -> str:
         name = f", name={self.name!r}" if self.name is not None else ""
-        return f"Scalar(data={self.data!r}, grad={self.grad!r}{name})"
+        return f"Scalar(data={self._data!r}, grad={self.grad!r}{name})"
 
     def __float__(self) -> float:
         return self.data
@@ -103,17 +145,78 @@ class Scalar:
         Computed nodes get this call's gradient; leaves add it to what they hold, so a second
         call on the same graph doubles the leaves' gradients (clear them with ``zero_grad``).
         """
-        for node, g in _backprop((self,), False, gradient).items():
+        # The same numbers as backprop(), summed in the same order, but accumulated straight
+        # into .grad: no dict per edge, and the one- and two-input cases unrolled.
+        order = toposort(self)
+        leaves = []
+        for node in order:  # totals start from -0.0, since -0.0 + x is x for every x
             if node._op is not None:
-                node.grad = g
+                node.grad = -0.0
             elif node.grad is not None:
-                node.grad += g
+                leaves.append((node, node.grad))
+                node.grad = -0.0
+        if self.grad is not None:
+            self.grad += _to_float(gradient)
+        for node in reversed(order):
+            op = node._op
+            if op is None:
+                continue
+            g, a, b = node.grad, node._a, node._b
+            try:
+                if b is not None:
+                    ta, tb = op.gradient(a._data, b._data, node._data)
+                    if ta.__class__ is float and tb.__class__ is float:
+                        if a.grad is not None:
+                            a.grad += ta * g
+                        if b.grad is not None:
+                            b.grad += tb * g
+                        continue
+                elif a.__class__ is not tuple:
+                    (ta,) = op.gradient(a._data, node._data)
+                    if ta.__class__ is float:
+                        if a.grad is not None:
+                            a.grad += ta * g
+                        continue
+            except Exception:
+                pass  # the general path below says what went wrong, or recovers
+            for p, t in zip(node.parents, local_gradient(node)):
+                if p.grad is not None:  # constants take no gradient
+                    p.grad += t * g
+        for leaf, before in leaves:
+            leaf.grad = before + leaf.grad
 
     def zero_grad(self) -> None:
         """Set the gradient of this node and of every node it was computed from to zero."""
-        for node in _toposort((self,)):
+        for node in toposort(self):
             if node.grad is not None:
                 node.grad = 0.0
+
+
+_on_read: Callable[[Scalar], None] | None = None
+_on_leaf: Callable[[Scalar, object], float] | None = None
+
+
+@contextmanager
+def watch_values(
+    on_read: Callable[[Scalar], None],
+    on_leaf: Callable[[Scalar, object], float] | None = None,
+) -> Iterator[None]:
+    """While active, call ``on_read(node)`` whenever code reads a Scalar's value (``.data``,
+    ``float()``), and let ``on_leaf(node, value)`` turn the value a new leaf or constant is
+    made from into its float (seeing which node was made from which number).
+
+    For tools that record a graph (``mingrad_jit``): they must know when a computation depends
+    on a value, and where numbers enter it. One watch at a time; the engine's own reads of
+    values are not seen.
+    """
+    global _on_read, _on_leaf
+    if _on_read is not None:
+        raise RuntimeError("values are already being watched")
+    _on_read, _on_leaf = on_read, on_leaf or (lambda node, value: _to_float(value))
+    try:
+        yield
+    finally:
+        _on_read = _on_leaf = None
 
 
 def _constant(value: object) -> Scalar:
@@ -124,15 +227,26 @@ def _constant(value: object) -> Scalar:
 
 def _node(op: OpSpec, data: object, parents: tuple[Scalar, ...]) -> Scalar:
     out = _new(Scalar)
-    out.data = data if data.__class__ is float else _to_float(data, op)
+    out._data = data if data.__class__ is float else _to_float(data, op)
     out.grad = 0.0
     out.name = None
-    out._parents = parents
     out._op = op
+    if len(parents) == 2:
+        out._a, out._b = parents
+    else:
+        out._a, out._b = parents[0] if len(parents) == 1 else parents, None
     return out
 
 
 _new = object.__new__
+_composites: weakref.WeakKeyDictionary[Scalar, tuple[OpSpec, tuple[Scalar, ...]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def composite_of(node: Scalar) -> tuple[OpSpec, tuple[Scalar, ...]] | None:
+    """The composite op (and its inputs) whose result ``node`` is, if it is one."""
+    return _composites.get(node)
 
 
 def apply(op: OpSpec, args: tuple) -> Scalar | float:
@@ -140,7 +254,7 @@ def apply(op: OpSpec, args: tuple) -> Scalar | float:
     if len(args) != op.arity and not (op.variadic and len(args) > op.arity):
         more = " or more" if op.variadic else ""
         raise TypeError(f"op {op.name!r} takes {op.arity}{more} input(s); got {len(args)}")
-    data = [a.data for a in args if isinstance(a, Scalar)]
+    data = [a._data for a in args if isinstance(a, Scalar)]
     if op.gradient is not None:
         if len(data) == len(args):
             return _node(op, op.forward(*data), args)
@@ -149,57 +263,156 @@ def apply(op: OpSpec, args: tuple) -> Scalar | float:
     inputs = tuple(a if isinstance(a, Scalar) else _constant(a) for a in args)
     if op.gradient is None:  # a composite: its forward is built from other ops on Scalars
         out = op.forward(*inputs)
-        return out if data else float(out)
-    return _node(op, op.forward(*[a.data for a in inputs]), inputs)
+        if not isinstance(out, Scalar):
+            where = registry.origin_of(op.name)
+            raise TypeError(
+                f"composite op {op.name!r} ({where}) forward returned {type(out).__name__} "
+                f"{_short(out)}; expected a Scalar"
+            )
+        if not data:
+            return out._data
+        if out not in inputs:
+            _composites[out] = (op, inputs)
+        return out
+    return _node(op, op.forward(*[a._data for a in inputs]), inputs)
 
 
-def _toposort(roots: Iterable[Scalar]) -> list[Scalar]:
+def toposort(roots: Scalar | Iterable[Scalar]) -> list[Scalar]:
     """Every node the roots depend on, each after its parents. Iterative: any depth works."""
     order: list[Scalar] = []
-    opened: set[Scalar] = set()
-    placed: set[Scalar] = set()
-    stack = list(roots)
+    seen: set[Scalar] = set()
+    stack: list = [roots] if isinstance(roots, Scalar) else list(roots)
+    push, pop, place = stack.append, stack.pop, _PLACE  # local names: this loop is hot
     while stack:
-        node = stack.pop()
-        if node in placed:
-            continue
-        if node in opened:  # second visit: its parents are all placed
-            placed.add(node)
-            order.append(node)
-            continue
-        opened.add(node)
-        stack.append(node)
-        for p in node._parents:
-            if p not in opened:
-                stack.append(p)
+        node = pop()
+        if node is place:  # below it on the stack: a node whose parents are all placed now
+            order.append(pop())
+        elif node not in seen:
+            seen.add(node)
+            a, b = node._a, node._b
+            if a is None:
+                order.append(node)
+                continue
+            push(node)
+            push(place)
+            if b is not None:
+                if b not in seen:
+                    push(b)
+                if a not in seen:
+                    push(a)
+            elif a.__class__ is tuple:
+                for p in reversed(a):
+                    if p not in seen:
+                        push(p)
+            elif a not in seen:
+                push(a)
     return order
 
 
-def _backprop(roots, create_graph: bool, seed: float = 1.0) -> dict[Scalar, object]:
-    """d(seed * sum of roots)/d(node) for every node the roots depend on (constants aside)."""
+_PLACE = object()
+
+
+Observer = Callable[[Scalar, object, tuple, dict], None]
+
+
+def backprop(
+    roots: Scalar | Iterable[Scalar],
+    *,
+    seed: float = 1.0,
+    create_graph: bool = False,
+    observe: Observer | None = None,
+) -> dict[Scalar, object]:
+    """d(seed * sum of roots)/d(node) for every node the roots depend on (constants aside).
+
+    Nodes are processed in reverse topological order; ``observe(node, upstream, terms,
+    totals)``, if given, is called after each computed node has passed ``upstream * term`` to
+    each input, with ``totals`` the running gradients so far (this is what the backprop
+    player shows). Nothing's ``.grad`` is touched.
+    """
+    roots = (roots,) if isinstance(roots, Scalar) else tuple(roots)
     grads: dict[Scalar, object] = {}
     for root in roots:
         if root.grad is not None:
             grads[root] = grads.get(root, 0.0) + seed
-    for node in reversed(_toposort(roots)):
+    for node in reversed(toposort(roots)):
         g = grads.get(node)
         if node._op is None or g is None:
             continue
-        parents = node._parents
+        parents = node.parents
+        terms = local_gradient(node, create_graph)
+        for p, t in zip(parents, terms):
+            if p.grad is not None:  # constants take no gradient
+                # x * 1.0 is x exactly: with create_graph=True, that is one node fewer
+                if t.__class__ is float and t == 1.0:
+                    part = g
+                else:
+                    part = t if g.__class__ is float and g == 1.0 else t * g
+                total = grads.get(p)
+                grads[p] = part if total is None else total + part
+        if observe is not None:
+            observe(node, g, terms, grads)
+    return grads
+
+
+def local_gradient(node: Scalar, create_graph: bool = False) -> tuple:
+    """The local gradient of a computed node: d(node)/d(input) per input, as its op declares.
+
+    Floats, or with ``create_graph=True`` Scalars (differentiable again). A formula whose float
+    arithmetic raises (``1 / 0``) is evaluated again through the registered ops, which follow
+    IEEE-754 as the Scalar path does, so both paths agree. Anything but one real number per
+    input raises :class:`GradientError`, naming the op, its plugin and what came back.
+    """
+    parents = node.parents
+    try:
         if create_graph:
             terms = node._op.gradient(*parents, node)
         else:
-            terms = node._op.gradient(*[p.data for p in parents], node.data)
-        if len(terms) != len(parents):
-            raise ValueError(
-                f"the gradient of op {node._op.name!r} returned {len(terms)} term(s) for "
-                f"{len(parents)} input(s) ({registry.origin_of(node._op.name)})"
-            )
-        for p, t in zip(parents, terms):
-            if p.grad is not None:  # constants take no gradient
-                total = grads.get(p)
-                grads[p] = t * g if total is None else total + t * g
-    return grads
+            try:
+                terms = node._op.gradient(*[p._data for p in parents], node._data)
+            except ArithmeticError:
+                inputs = [_constant(p._data) for p in parents]
+                terms = node._op.gradient(*inputs, _constant(node._data))
+    except Exception as exc:
+        raise _gradient_error(node, f"raised {type(exc).__name__}: {exc}") from exc
+    if not isinstance(terms, tuple | list) or len(terms) != len(parents):
+        n = len(parents)
+        got = f"{len(terms)} term(s)" if isinstance(terms, tuple | list) else _described(terms)
+        raise _gradient_error(
+            node, f"returned {got}; expected a tuple of {n} term(s), one per input"
+        )
+    out = []
+    for t in terms:
+        if t.__class__ is not float and not (create_graph and isinstance(t, Scalar)):
+            if isinstance(t, Scalar):
+                t = t._data
+            elif isinstance(t, numbers.Real) or _numpy_real(t):
+                t = float(t)
+            else:
+                raise _gradient_error(
+                    node,
+                    f"returned {_short(terms)}: a term that is {_described(t)}; expected "
+                    f"real numbers",
+                )
+        out.append(t)
+    return tuple(out)
+
+
+def _described(value: object) -> str:
+    return f"{type(value).__name__} {_short(value)}"
+
+
+class GradientError(TypeError, ValueError):
+    """An op's gradient raised, or returned something other than one real number per input."""
+
+
+def _gradient_error(node: Scalar, what: str) -> GradientError:
+    parents = node.parents
+    inputs = ", ".join(repr(p._data) for p in parents[:8])
+    more = ", ..." if len(parents) > 8 else ""
+    where = registry.origin_of(node._op.name)
+    return GradientError(
+        f"the gradient of op {node._op.name!r} ({where}) at inputs ({inputs}{more}) {what}"
+    )
 
 
 def grad(
@@ -214,7 +427,7 @@ def grad(
     """
     outputs = _scalars(outputs, "outputs")
     inputs = _scalars(inputs, "inputs")
-    grads = _backprop(outputs, create_graph)
+    grads = backprop(outputs, create_graph=create_graph)
     result = [grads.get(x, 0.0) for x in inputs]
     if create_graph:
         return tuple(g if isinstance(g, Scalar) else _constant(g) for g in result)

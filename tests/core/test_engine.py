@@ -1,0 +1,210 @@
+"""The engine's public pieces: toposort, backprop and its observer, local gradients and their
+validation, composites, value watching, and the node layout that keeps garbage collection cheap."""
+
+import gc
+import math
+import re
+import struct
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+
+from mingrad_core import (
+    GradientError,
+    Scalar,
+    backprop,
+    composite_of,
+    get_op,
+    grad,
+    local_gradient,
+    register_op,
+    toposort,
+    watch_values,
+)
+
+from .test_oracle import OURS, points, programs, run
+
+
+def bits(value: float) -> bytes:
+    return struct.pack("<d", value)
+
+
+@settings(max_examples=150, deadline=None)
+@given(programs, points)
+def test_backward_writes_exactly_what_grad_returns(program, point):
+    xs = [Scalar(v) for v in point]
+    y = run(program, xs, OURS)
+    expected = grad(y, xs)
+    y.backward()  # leaves add this call's total to what they held (0.0)
+    assert [bits(x.grad) for x in xs] == [bits(0.0 + g) for g in expected]
+    totals = backprop(y)
+    assert all(bits(n.grad) == bits(totals[n]) for n in totals if n.op is not None)
+
+
+def test_toposort_places_every_node_after_its_parents_once():
+    a, b = Scalar(1.0), Scalar(2.0)
+    c = a * b
+    d = get_op("linear")(c, a, b, c, a)  # a variadic node
+    e = (d + c).tanh() * a
+    order = toposort(e)
+    assert len(order) == len(set(order))
+    position = {node: i for i, node in enumerate(order)}
+    assert all(position[p] < position[n] for n in order for p in n.parents)
+    assert set(order) >= {a, b, c, d, e} and order[-1] is e
+    assert toposort([e, c]) == toposort(e)  # several roots, each node once
+
+
+def test_backprop_reports_every_step_in_reverse_topological_order():
+    a = Scalar(3.0)
+    y = a * a + a
+    steps = []
+    totals = backprop(y, observe=lambda n, up, terms, t: steps.append((n, up, terms, t[a])))
+    computed = [n for n in reversed(toposort(y)) if n.op is not None]
+    assert [s[0] for s in steps] == computed
+    (add, up_add, terms_add, a_after_add), (mul, up_mul, terms_mul, a_after_mul) = steps
+    assert (up_add, terms_add, a_after_add) == (1.0, (1.0, 1.0), 1.0)
+    assert (up_mul, terms_mul, a_after_mul) == (1.0, (3.0, 3.0), 7.0)  # a*a adds twice
+    y.backward()
+    assert totals[a] == a.grad == 7.0
+
+
+def test_leaves_accumulate_the_sum_of_this_calls_gradient():
+    x = Scalar(0.1)
+    x.grad = 0.2
+    y = x * 3.0 + x * 4.0
+    y.backward()
+    assert bits(x.grad) == bits(0.2 + (4.0 + 3.0))  # earlier value + this call's total
+
+
+@pytest.mark.parametrize(
+    ("returned", "described"),
+    [
+        (lambda x, out: 2.0, "float 2.0; expected a tuple of 1 term"),
+        (lambda x, out: None, "NoneType None; expected a tuple of 1 term"),
+        (lambda x, out: ("1",), "a term that is str '1'; expected real numbers"),
+        (lambda x, out: (1j,), "a term that is complex 1j; expected real numbers"),
+        (lambda x, out: (np.array([1.0, 2.0]),), "a term that is ndarray"),
+        (lambda x, out: (1.0, 2.0), "2 term\\(s\\); expected a tuple of 1 term"),
+    ],
+)
+def test_a_malformed_gradient_names_the_op_its_plugin_and_what_it_returned(returned, described):
+    register_op(name="bad", arity=1, forward=lambda x: x, gradient=returned)
+    where = re.escape(f"(plugin '{__name__}')")
+    message = rf"op 'bad' {where} at inputs \(2.0\) returned .*{described}"
+    for differentiate in (
+        lambda y, x: y.backward(),
+        lambda y, x: grad(y, x),
+        lambda y, x: grad(y, x, create_graph=True),
+    ):
+        x = Scalar(2.0)
+        y = x.bad() * 1.0
+        with pytest.raises(GradientError, match=message):
+            differentiate(y, x)
+
+
+def test_ints_and_numpy_reals_from_a_gradient_are_accepted_as_floats():
+    register_op(
+        name="ints",
+        arity=2,
+        forward=lambda a, b: a + b,
+        gradient=lambda a, b, out: (1, np.float32(2)),
+    )
+    a, b = Scalar(1.0), Scalar(2.0)
+    a.ints(b).backward()
+    assert (a.grad, b.grad) == (1.0, 2.0) and type(a.grad) is float is type(b.grad)
+
+
+def test_an_exception_in_a_gradient_is_reported_with_the_op():
+    register_op(
+        name="oops", arity=1, forward=lambda x: x, gradient=lambda x, out: (undefined_name,),  # noqa: F821
+    )
+    with pytest.raises(GradientError, match=r"op 'oops' .* raised NameError") as info:
+        Scalar(1.0).oops().backward()
+    assert isinstance(info.value.__cause__, NameError)
+
+
+def test_a_gradient_that_divides_by_zero_follows_the_ieee_policy_on_both_paths():
+    register_op(
+        name="inv",
+        arity=1,
+        forward=lambda x: 1 / x if x else math.inf,
+        gradient=lambda x, out: (-1 / (x * x),),
+    )
+    x = Scalar(0.0)
+    y = x.inv()
+    y.backward()
+    (scalar_path,) = grad(y, x, create_graph=True)
+    assert x.grad == scalar_path.data == grad(y, x)[0] == -math.inf
+
+
+def test_a_composite_forward_must_return_a_scalar():
+    register_op(name="lost", arity=1, forward=lambda x: "not a scalar")
+    with pytest.raises(TypeError, match=r"composite op 'lost' .* returned str 'not a scalar'"):
+        Scalar(1.0).lost()
+
+
+def test_composite_results_remember_their_op_and_inputs():
+    a, b = Scalar(5.0), Scalar(2.0)
+    c = a / b
+    op, inputs = composite_of(c)
+    assert op.name == "div" and inputs[0] is a and inputs[1] is b
+    assert composite_of(a * b) is None and composite_of(a) is None
+    assert composite_of(-a)[0].name == "neg"
+
+
+def test_local_gradient_is_the_ops_declared_terms():
+    a, b = Scalar(2.0), Scalar(-3.0)
+    assert local_gradient(a * b) == (-3.0, 2.0)
+    terms = local_gradient(a * b, create_graph=True)
+    assert terms == (b, a)
+
+
+def test_assigned_values_are_stored_as_floats():
+    p = Scalar(2.0)
+    p.data = 3  # an int
+    assert type(p.data) is float and (p ** Scalar(0.5)).data == math.sqrt(3)
+    p.data = np.float32(0.5)
+    assert type(p.data) is float
+    with pytest.raises(TypeError, match="got str"):
+        p.data = "1.0"
+    assert p.data == 0.5  # unchanged by the refused assignment
+
+
+def test_numpy_bools_are_numbers_and_names_are_strings():
+    assert Scalar(np.bool_(True)).data == 1.0
+    with pytest.raises(TypeError, match="name is a str or None; got int"):
+        Scalar(1, name=5)
+
+
+def test_watch_values_sees_reads_by_code_but_not_by_the_engine():
+    a = Scalar(2.0)
+    read, made = [], []
+
+    def on_leaf(node, value):
+        made.append(value)
+        return float(value)
+
+    with watch_values(read.append, on_leaf):
+        y = (a * 3).tanh()
+        y.backward()
+        assert read == [] and made == [3]  # the constant 3; the engine read nothing
+        float(y)
+        _ = a.data
+        with pytest.raises(RuntimeError, match="already"):
+            with watch_values(read.append):
+                pass
+    assert read == [y, a]
+    _ = a.data
+    assert read == [y, a]  # the watch ended
+
+
+def test_each_node_is_one_object_for_the_garbage_collector():
+    x = Scalar(0.5)
+    gc.collect()
+    before = len(gc.get_objects())
+    y = x
+    for _ in range(10_000):
+        y = y * x + x  # two nodes per round, no constants
+    tracked = len(gc.get_objects()) - before
+    assert tracked <= 20_000 * 1.01
