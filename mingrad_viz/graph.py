@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import graphviz
 
-from mingrad_core import Scalar
+from mingrad_core import Scalar, composite_of
 
 INSTALL_HINT = (
     "Graphviz's 'dot' program is needed to render graphs and was not found on PATH. Install "
     "Graphviz: 'sudo apt-get install graphviz' (Debian, Ubuntu), 'brew install graphviz' "
     "(macOS), 'conda install graphviz', or see https://graphviz.org/download/"
 )
+NOT_COMPUTED = "not computed yet"
+TABLE = 'BORDER="0" CELLBORDER="1" CELLSPACING="0" CELLPADDING="4"'
 
 
 class GraphvizNotFoundError(RuntimeError):
@@ -39,63 +43,238 @@ class Graph(graphviz.Digraph):
             raise GraphvizNotFoundError(INSTALL_HINT) from exc
 
 
-def _number(value: float | None) -> str:
-    return "—" if value is None else format(value, ".6g")
+def number(value: object) -> str:
+    """A value as drawings show it: six significant digits, "—" for none."""
+    if value is None:
+        return "—"
+    return format(value.data if isinstance(value, Scalar) else float(value), ".6g")
 
 
-def _label(node: Scalar) -> str:
-    rows = []
-    if node.name is not None:
-        rows.append(f"<B>{html.escape(node.name)}</B>")
-    rows.append(f"data {_number(node.data)}")
-    if node.grad is not None:
-        grad = node.grad.data if isinstance(node.grad, Scalar) else node.grad
-        rows.append(f"grad {_number(grad)}")
-    cells = "".join(f"<TD>{row}</TD>" for row in rows)
-    table = 'BORDER="0" CELLBORDER="1" CELLSPACING="0" CELLPADDING="4"'
-    return f"<<TABLE {table}><TR>{cells}</TR></TABLE>>"
+def check_limit(max_nodes: object, caller: str) -> int:
+    """``max_nodes`` if it is a positive int, else a ValueError naming ``caller``."""
+    if not isinstance(max_nodes, int) or isinstance(max_nodes, bool) or max_nodes < 1:
+        raise ValueError(
+            f"{caller}(max_nodes=...) takes a positive int, the largest graph to draw; "
+            f"got {max_nodes!r}"
+        )
+    return max_nodes
 
 
-def draw_graph(root: Scalar, *, rankdir: str = "BT", max_nodes: int = 2000) -> Graph:
-    """The DAG that computed ``root``: one box per Scalar, one ellipse per op application.
-
-    Boxes show the Scalar's name (when set), value and gradient; leaves are shaded, and
-    constants (numbers mixed into the expression) are grey, without a gradient. Ops show the
-    label their plugin declared. ``rankdir="BT"`` draws inputs at the bottom; ``"LR"`` draws
-    left to right. Graphs of more than ``max_nodes`` Scalars are refused.
-    """
+def walk(root: Scalar, max_nodes: int, caller: str) -> list[Scalar]:
+    """Every node ``root`` was computed from, breadth-first from the root; at most ``max_nodes``."""
     if not isinstance(root, Scalar):
-        raise TypeError(f"draw_graph draws a Scalar; got {type(root).__name__}")
+        raise TypeError(f"{caller} draws a Scalar; got {type(root).__name__}")
+    check_limit(max_nodes, caller)
+    seen = {root}
+    order = [root]
+    for node in order:  # `order` grows while it is walked
+        for parent in node.parents:
+            if parent not in seen:
+                if len(order) == max_nodes:
+                    raise GraphTooLargeError(
+                        f"the graph has more than {max_nodes} Scalars; {caller}(root, "
+                        f"max_nodes=...) raises the limit (very large graphs are slow to lay out)"
+                    )
+                seen.add(parent)
+                order.append(parent)
+    return order
+
+
+@dataclass
+class Composite:
+    """One application of a composite op: its result, inputs, and the nodes made inside it."""
+
+    result: Scalar
+    label: str
+    inputs: tuple[Scalar, ...]
+    members: set[Scalar]
+    children: list[Composite]
+
+
+def _members(result: Scalar, inputs: tuple[Scalar, ...]) -> set[Scalar]:
+    """The nodes between ``inputs`` and ``result``: computed from an input inside, or constants
+    that only such nodes use."""
+    stop = set(inputs)
+    reached = {result}
+    stack = [result]
+    while stack:  # every node from result back to the inputs (and leaves)
+        for p in stack.pop().parents:
+            if p not in stop and p not in reached and p.op is not None:
+                reached.add(p)
+                stack.append(p)
+    inside: set[Scalar] = set()
+    opened: set[Scalar] = set()
+    stack = [result]
+    while stack:  # post-order: a node is inside if one of its inputs is an input or inside
+        node = stack[-1]
+        if node not in opened:
+            opened.add(node)
+            stack.extend(p for p in node.parents if p in reached and p not in opened)
+            continue
+        stack.pop()
+        if node is result or any(p in stop or p in inside for p in node.parents):
+            inside.add(node)
+    for node in list(inside):
+        inside.update(p for p in node.parents if p.op is None and p.grad is None)
+    return inside - stop
+
+
+def find_composites(order: list[Scalar]) -> list[Composite]:
+    """The composite ops applied in the graph, outermost first, each with its nested ones."""
+    found = []
+    for node in order:
+        spec = composite_of(node)
+        if spec is not None:
+            op, inputs = spec
+            found.append(Composite(node, op.label, inputs, _members(node, inputs), []))
+    found.sort(key=lambda c: len(c.members))
+    outer: list[Composite] = []
+    for k, inner in enumerate(found):
+        parent = next((c for c in found[k + 1 :] if inner.result in c.members), None)
+        if parent is None:
+            outer.append(inner)
+        elif inner.members <= parent.members:
+            parent.children.append(inner)
+    return outer[::-1]
+
+
+def grads_computed(order: list[Scalar]) -> bool:
+    """Whether any backward has written a gradient: some node's gradient is not zero."""
+    return any(n.grad is not None and number(n.grad) != "0" for n in order)
+
+
+def build(
+    order: list[Scalar],
+    *,
+    rankdir: str,
+    boxes: list[Composite],
+    label: Callable[[Scalar, str], str],
+    collapse: bool = False,
+    prefix: str | None = None,
+) -> Graph:
+    """The Digraph of ``order``: ``label(node, nid)`` draws each Scalar; composites are boxes,
+    or one op each when ``collapse``; ``prefix`` gives every SVG element an id."""
     if rankdir not in ("BT", "TB", "LR", "RL"):
         raise ValueError(f"rankdir must be one of 'BT', 'TB', 'LR', 'RL'; got {rankdir!r}")
-    ids: dict[Scalar, str] = {root: "n0"}
-    order = [root]
-    for node in order:  # breadth-first; `order` grows while it is walked
-        for parent in node.parents:
-            if parent not in ids:
-                if len(ids) == max_nodes:
-                    raise GraphTooLargeError(
-                        f"the graph has more than {max_nodes} Scalars; draw_graph(root, "
-                        f"max_nodes=...) raises the limit (dot is slow on very large graphs)"
-                    )
-                ids[parent] = f"n{len(ids)}"
-                order.append(parent)
-
+    ids = {node: f"n{k}" for k, node in enumerate(order)}
+    ident = (lambda name: {"id": f"{prefix}-{name}"}) if prefix else (lambda name: {})
+    owner: dict[Scalar, Composite] = {}
+    made: dict[Scalar, tuple[str, tuple[Scalar, ...]]] = {}  # node -> (op label, inputs)
+    hidden: set[Scalar] = set()
+    stack = list(boxes)
+    while stack:
+        box = stack.pop()
+        if collapse:
+            made[box.result] = (box.label, box.inputs)
+            hidden.update(box.members - {box.result})
+            continue
+        owner.update((m, box) for m in box.members if m not in owner or box in owner[m].children)
+        stack.extend(box.children)
     graph = Graph(
-        graph_attr={"rankdir": rankdir, "ordering": "in"},  # inputs drawn in argument order
+        graph_attr={"rankdir": rankdir, "ordering": "in", **ident("graph")},
         node_attr={"fontname": "Helvetica"},
     )
+    bodies: dict[int, Graph] = {}
     for node in reversed(order):  # inputs first, so the source reads in computation order
+        if node in hidden:
+            continue
+        box = owner.get(node)
+        where = graph
+        if box is not None:
+            where = bodies.get(id(box))
+            if where is None:
+                where = bodies[id(box)] = Graph(name=f"cluster_{ids[box.result]}")
         nid = ids[node]
-        style = {"shape": "plaintext"}
+        style = {"shape": "plaintext", **ident(nid)}
         if node.grad is None:
             style.update(fontcolor="gray40", color="gray60")
         elif node.op is None:
             style.update(style="filled", fillcolor="lightblue")
-        graph.node(nid, _label(node), **style)
+        where.node(nid, label(node, nid), **style)
         if node.op is not None:
-            graph.node(f"{nid}op", f"<{html.escape(node.op.label)}>", shape="ellipse")
-            graph.edge(f"{nid}op", nid)
-            for parent in node.parents:
-                graph.edge(ids[parent], f"{nid}op")
+            op_label, inputs = made.get(node, (node.op.label, node.parents))
+            where.node(
+                f"{nid}op", f"<{html.escape(op_label)}>", shape="ellipse", **ident(nid + "op")
+            )
+            graph.edge(f"{nid}op", nid, **ident(f"{nid}out"))
+            for k, parent in enumerate(inputs):
+                graph.edge(ids[parent], f"{nid}op", **ident(f"{nid}in{k}"))
+    if not collapse:
+        _nest(graph, boxes, bodies, ids, ident)
     return graph
+
+
+def _nest(graph: Graph, boxes: list[Composite], bodies: dict[int, Graph], ids, ident) -> None:
+    """Put each box's body in its parent's, innermost first (no recursion), then in ``graph``."""
+    everything: list[tuple[Composite, Graph | None]] = []
+    stack: list[tuple[Composite, Composite | None]] = [(box, None) for box in boxes]
+    while stack:
+        box, parent = stack.pop()
+        everything.append((box, parent))
+        stack.extend((child, box) for child in box.children)
+    for box, parent in reversed(everything):  # children were listed after their parents
+        body = bodies.setdefault(id(box), Graph(name=f"cluster_{ids[box.result]}"))
+        body.attr(
+            label=f"<{html.escape(box.label)} (composite)>",
+            labelloc="b" if graph.graph_attr.get("rankdir") == "BT" else "t",
+            style="rounded,dashed",
+            color="gray50",
+            fontcolor="gray30",
+            fontname="Helvetica",
+            **ident(f"{ids[box.result]}box"),
+        )
+        target = (
+            graph
+            if parent is None
+            else bodies.setdefault(id(parent), Graph(name=f"cluster_{ids[parent.result]}"))
+        )
+        target.subgraph(body)
+
+
+def _label(node: Scalar, grads: str) -> str:
+    rows = []
+    if node.name is not None:
+        rows.append(f"<B>{html.escape(node.name)}</B>")
+    rows.append(f"data {number(node.data)}")
+    if node.grad is not None and grads != "off":
+        rows.append(f"grad {number(node.grad) if grads == 'on' else NOT_COMPUTED}")
+    cells = "".join(f"<TD>{row}</TD>" for row in rows)
+    return f"<<TABLE {TABLE}><TR>{cells}</TR></TABLE>>"
+
+
+def draw_graph(
+    root: Scalar,
+    *,
+    rankdir: str = "BT",
+    max_nodes: int = 2000,
+    composites: str = "box",
+    grads: bool | str = "auto",
+) -> Graph:
+    """The DAG that computed ``root``: one box per Scalar, one ellipse per op application.
+
+    Boxes show the Scalar's name (when set), value and gradient; leaves are shaded, and
+    constants (numbers mixed into the expression) are grey, without a gradient. Ops show the
+    label their plugin declared. A composite op (``-``, ``/``, a plugin's composite) is drawn
+    as the ops it is made of inside a dashed box labeled with its own label
+    (``composites="box"``), or as one op (``composites="collapse"``). ``grads="auto"`` shows
+    gradients once a backward has written any (some gradient is not zero), and "not computed
+    yet" before; ``True`` always shows the numbers, ``False`` leaves gradients out.
+    ``rankdir="BT"`` draws inputs at the bottom; ``"LR"`` draws left to right. Graphs of more
+    than ``max_nodes`` Scalars are refused.
+    """
+    if composites not in ("box", "collapse"):
+        raise ValueError(f"composites must be 'box' or 'collapse'; got {composites!r}")
+    if not isinstance(grads, bool) and grads != "auto":
+        raise ValueError(f"grads must be 'auto', True or False; got {grads!r}")
+    order = walk(root, max_nodes, "draw_graph")
+    if grads == "auto":
+        mode = "on" if grads_computed(order) else "pending"
+    else:
+        mode = "on" if grads else "off"
+    return build(
+        order,
+        rankdir=rankdir,
+        boxes=find_composites(order),
+        label=lambda node, nid: _label(node, mode),
+        collapse=composites == "collapse",
+    )

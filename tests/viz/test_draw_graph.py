@@ -1,4 +1,5 @@
 import os
+import re
 import xml.etree.ElementTree as ET
 
 import graphviz
@@ -147,3 +148,74 @@ def test_mingrad_graph_draws_an_expression(tmp_path):
 def test_mingrad_graph_rejects_bad_expressions_clearly(argv, message, capsys, tmp_path):
     assert main([*argv, "-o", os.fspath(tmp_path / "x.svg")]) == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("limit", [0, -1, 2.5, True, "10", None])
+def test_a_limit_that_is_not_a_positive_int_is_refused(limit):
+    with pytest.raises(ValueError, match=rf"positive int.*got {re.escape(repr(limit))}"):
+        draw_graph(seed(), max_nodes=limit)
+
+
+def clusters(source):
+    """Each cluster's label and the node ids declared inside it, nested ones included."""
+    found, open_ = {}, []
+    for line in source.splitlines():
+        line = line.strip()
+        if line.startswith("subgraph cluster_"):
+            open_.append(line.split()[1])
+            found[open_[-1]] = {"nodes": set()}
+        elif line == "}" and open_:
+            open_.pop()
+        elif open_ and line.startswith("color=") and "label=<" in line:
+            found[open_[-1]]["label"] = line.split("label=<")[1].split(">")[0]
+        elif open_ and line.startswith("n") and " [label=" in line:
+            for name in open_:
+                found[name]["nodes"].add(line.split()[0])
+    return found
+
+
+def test_a_composite_is_drawn_inside_a_box_labeled_with_its_own_label():
+    boxes = clusters(draw_graph(seed()).source)
+    assert [box["label"] for box in boxes.values()] == ["/ (composite)"]
+    (box,) = boxes.values()
+    # c = (a*5) * 2**-1: the box holds c, its *, the ** and the constant -1; not a*5 nor 2
+    assert len(box["nodes"]) == 5
+    nodes, _ = render(seed())
+    inside = {nodes[nid] for nid in box["nodes"]}
+    assert inside == {"data 5 | grad 1", "*", "data 0.5 | grad 10", "**", "data -1"}
+
+
+def test_nested_composites_draw_nested_boxes():
+    register_op(name="halfdiff", arity=2, label="½Δ", forward=lambda x, y: (x - y) * 0.5)
+    x, y = Scalar(3.0, name="x"), Scalar(1.0, name="y")
+    boxes = clusters(draw_graph(x.halfdiff(y)).source)
+    labels = {box["label"]: box["nodes"] for box in boxes.values()}
+    assert set(labels) == {"½Δ (composite)", "- (composite)"}
+    assert labels["- (composite)"] < labels["½Δ (composite)"]
+
+
+def test_composites_collapse_to_one_op_on_request():
+    nodes, edges = render(seed(), composites="collapse")
+    ops = sorted(v for k, v in nodes.items() if k.endswith("op"))
+    assert ops == ["*", "**", "+", "/", "ReLU"]
+    assert "data -1" not in nodes.values() and "data 0.5 | grad 10" not in nodes.values()
+    assert clusters(draw_graph(seed(), composites="collapse").source) == {}
+    assert edges == 2 + 2 + 2 + 1 + 2 + 5
+    with pytest.raises(ValueError, match="composites must be 'box' or 'collapse'; got 'flat'"):
+        draw_graph(seed(), composites="flat")
+
+
+def test_before_backward_gradients_show_as_not_computed_yet_not_zero():
+    a = Scalar(2, name="a")
+    y = a * 3
+    before = set(render(y)[0].values())
+    assert "a | data 2 | grad not computed yet" in before
+    assert not any("grad 0" in text for text in before)
+    assert "a | data 2 | grad 0" in render(y, grads=True)[0].values()
+    assert "a | data 2" in render(y, grads=False)[0].values()
+    y.backward()
+    assert "a | data 2 | grad 3" in render(y)[0].values()
+    y.zero_grad()
+    assert "a | data 2 | grad not computed yet" in render(y)[0].values()
+    with pytest.raises(ValueError, match="grads must be 'auto', True or False; got 1"):
+        draw_graph(y, grads=1)
