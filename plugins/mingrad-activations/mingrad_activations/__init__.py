@@ -1,11 +1,36 @@
-"""Extra activation functions for MinGrad, registered through the ``mingrad`` entry point."""
+"""Extra activation functions for MinGrad, registered through the ``mingrad`` entry point.
+
+They follow the built-in ops' numeric policy: IEEE-754 values, never a Python error. Where a
+formula would overflow to ``inf * 0``, they give the limit instead: gelu(x) is x for large
+positive x and -0.0 for large negative x, with gradient 1 and 0; silu(-inf) is -0.0, with
+gradient 0 at -inf and 1 at inf.
+
+Each op also has array forms (numpy, for ``mingrad_jit``) with the same formulas in the same
+order, so that they agree with the scalar forms bit for bit where numpy's exp, log1p and expm1
+are the C library's. numpy is imported only when an array form first runs.
+"""
 
 import math
+from collections.abc import Callable
 
 from mingrad_core import functional as F
-from mingrad_core import hookimpl
+from mingrad_core import get_op, hookimpl
 
 GELU_K = math.sqrt(2 / math.pi)
+SATURATED = 10.0  # beyond ±10, GELU's tanh is ±1 exactly: gelu(x) is x or -0.0
+
+
+def _numpy(form: Callable) -> Callable:
+    """The array form ``form(np, *arrays)``, with numpy imported on its first call (only
+    mingrad_jit needs numpy) and numpy's floating-point warnings off (inf and nan are values)."""
+
+    def run(*arrays):
+        import numpy as np
+
+        with np.errstate(all="ignore"):
+            return form(np, *arrays)
+
+    return run
 
 
 def _sigmoid(x: float) -> float:
@@ -15,37 +40,86 @@ def _sigmoid(x: float) -> float:
     return e / (1 + e)
 
 
+def _sigmoid_array(np, x):
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def _silu(x: float) -> float:
+    return -0.0 if x == -math.inf else x * _sigmoid(x)
+
+
+def _silu_gradient(x, out):
+    if math.isinf(float(x)):  # the limits, where the formula gives inf * 0
+        return (1.0 if float(x) > 0 else 0.0,)
+    s = F.sigmoid(x)
+    return (s * (1 + x * (1 - s)),)
+
+
+def _silu_gradient_array(np, x, out):
+    s = _sigmoid_array(np, x)
+    return (np.where(np.isinf(x), np.where(x > 0, 1.0, 0.0), s * (1 + x * (1 - s))),)
+
+
 def _softplus(x: float) -> float:
     return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
 
 
 def _gelu(x: float) -> float:
-    return 0.5 * x * (1 + math.tanh(GELU_K * (x + 0.044715 * x**3)))
+    if x > SATURATED:
+        return x
+    if x < -SATURATED:
+        return -0.0
+    return 0.5 * x * (1 + math.tanh(GELU_K * (x + 0.044715 * x * x * x)))
+
+
+def _gelu_array(np, x):
+    tanh = get_op("tanh").array_forward  # bit for bit math.tanh, as the scalar form uses
+    out = 0.5 * x * (1 + tanh(GELU_K * (x + 0.044715 * x * x * x)))
+    return np.where(x > SATURATED, x, np.where(x < -SATURATED, -0.0, out))
 
 
 def _gelu_gradient(x, out):
+    if abs(float(x)) > SATURATED:  # 1 or 0, as the formula gives until x * x overflows
+        return (1.0 if float(x) > 0 else 0.0,)
     t = F.tanh(GELU_K * (x + 0.044715 * x * x * x))
     return (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * GELU_K * (1 + 3 * 0.044715 * x * x),)
 
 
-def _silu_gradient(x, out):
-    s = F.sigmoid(x)
-    return (s * (1 + x * (1 - s)),)
+def _gelu_gradient_array(np, x, out):
+    t = get_op("tanh").array_forward(GELU_K * (x + 0.044715 * x * x * x))
+    slope = 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * GELU_K * (1 + 3 * 0.044715 * x * x)
+    return (np.where(np.abs(x) > SATURATED, np.where(x > 0, 1.0, 0.0), slope),)
 
 
 # fmt: off
 @hookimpl
 def mingrad_register_ops(register):
     register(name="sigmoid", arity=1, label="σ", forward=_sigmoid,
-             gradient=lambda x, out: (out * (1 - out),), doc="1 / (1 + exp(-x))")
-    register(name="silu", arity=1, label="SiLU", forward=lambda x: x * _sigmoid(x),
-             gradient=_silu_gradient, doc="x * sigmoid(x)")
+             gradient=lambda x, out: (out * (1 - out),),
+             array_forward=_numpy(_sigmoid_array),
+             array_gradient=lambda x, out: (out * (1 - out),), doc="1 / (1 + exp(-x))")
+    register(name="silu", arity=1, label="SiLU", forward=_silu, gradient=_silu_gradient,
+             array_forward=_numpy(lambda np, x: np.where(
+                 x == -np.inf, -0.0, x * _sigmoid_array(np, x))),
+             array_gradient=_numpy(_silu_gradient_array), doc="x * sigmoid(x)")
     register(name="gelu", arity=1, label="GELU", forward=_gelu, gradient=_gelu_gradient,
+             array_forward=_numpy(_gelu_array), array_gradient=_numpy(_gelu_gradient_array),
              domain=((-3.0, 3.0),), doc="GELU, tanh approximation")
     register(name="softplus", arity=1, label="softplus", forward=_softplus,
-             gradient=lambda x, out: (F.sigmoid(x),), doc="log(1 + exp(x))")
+             gradient=lambda x, out: (F.sigmoid(x),),
+             array_forward=_numpy(lambda np, x: np.where(0.0 > x, 0.0, x)
+                                  + np.log1p(np.exp(-np.abs(x)))),
+             array_gradient=_numpy(lambda np, x, out: (_sigmoid_array(np, x),)),
+             doc="log(1 + exp(x))")
     register(name="leaky_relu", arity=1, label="LeakyReLU",
              forward=lambda x: x if x > 0 else 0.01 * x,
-             gradient=lambda x, out: (1.0 if float(x) > 0 else 0.01,), doc="slope 0.01 below 0")
+             gradient=lambda x, out: (1.0 if float(x) > 0 else 0.01,),
+             array_forward=_numpy(lambda np, x: np.where(x > 0, x, 0.01 * x)),
+             array_gradient=_numpy(lambda np, x, out: (np.where(x > 0, 1.0, 0.01),)),
+             doc="slope 0.01 below 0")
     register(name="elu", arity=1, label="ELU", forward=lambda x: x if x > 0 else math.expm1(x),
-             gradient=lambda x, out: (1.0 if float(x) > 0 else out + 1,), doc="alpha 1")
+             gradient=lambda x, out: (1.0 if float(x) > 0 else out + 1,),
+             array_forward=_numpy(lambda np, x: np.where(x > 0, x, np.expm1(x))),
+             array_gradient=_numpy(lambda np, x, out: (np.where(x > 0, 1.0, out + 1),)),
+             doc="alpha 1")

@@ -1,0 +1,95 @@
+"""Every activation follows the IEEE policy (limits, never an error) and has exact array forms."""
+
+import math
+import sys
+
+import numpy as np
+import pytest
+
+from mingrad_core import Scalar, get_op, grad
+from mingrad_jit.arrays import array_forms, check_array_forms
+
+NAMES = ["sigmoid", "silu", "gelu", "softplus", "leaky_relu", "elu"]
+HUGE = [1e103, 1e200, sys.float_info.max, math.inf]
+
+# Per op, at a huge positive x and a huge negative x: the value and the first derivative.
+# ``"x"`` means x itself; the second derivative there is 0.
+LIMITS = {
+    "sigmoid": ((1.0, 0.0), (0.0, 0.0)),
+    "silu": (("x", 1.0), (-0.0, 0.0)),
+    "gelu": (("x", 1.0), (-0.0, 0.0)),
+    "softplus": (("x", 1.0), (0.0, 0.0)),
+    "leaky_relu": (("x", 1.0), ("0.01x", 0.01)),
+    "elu": (("x", 1.0), (-1.0, 0.0)),
+}
+
+
+def derivatives(name, at):
+    x = Scalar(at)
+    y = getattr(x, name)()
+    (d1,) = grad(y, x, create_graph=True)
+    (d2,) = grad(d1, x)
+    return y.data, d1.data, d2
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("size", HUGE)
+@pytest.mark.parametrize("sign", [1, -1])
+def test_huge_inputs_give_the_limits_in_value_and_two_derivatives(name, size, sign):
+    at = sign * size
+    (value, slope) = LIMITS[name][0 if sign > 0 else 1]
+    expected = {"x": at, "0.01x": 0.01 * at}.get(value, value)
+    got, d1, d2 = derivatives(name, at)
+    assert got == expected and math.copysign(1, got) == math.copysign(1, expected)
+    assert d1 == slope and d2 == 0.0
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_nan_gives_nan(name):
+    assert math.isnan(getattr(Scalar(math.nan), name)().data)
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("at", [0.0, -0.0, 5e-324, -5e-324, 1e-300])
+def test_zero_and_tiny_inputs_have_finite_derivatives(name, at):
+    value, d1, d2 = derivatives(name, at)
+    assert all(math.isfinite(v) for v in (value, d1, d2))
+
+
+def test_gelu_no_longer_overflows_where_x_cubed_does():
+    # x**3 overflowed from |x| ~ 5.6e102: gelu raised OverflowError there.
+    for at in (6e102, -6e102, 1e154, -1e154):
+        value, d1, _ = derivatives("gelu", at)
+        assert (value, d1) == ((at, 1.0) if at > 0 else (-0.0, 0.0))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_gelu_and_silu_are_continuous_where_they_switch_to_the_limit(name):
+    below, above = 10.0, np.nextafter(10.0, 11.0)
+    for side in (1, -1):
+        y0, d0, _ = derivatives(name, side * below)
+        y1, d1, _ = derivatives(name, side * above)
+        assert y1 == pytest.approx(y0, rel=1e-12, abs=1e-12)
+        assert d1 == pytest.approx(d0, rel=1e-12, abs=1e-12)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_each_activation_declares_array_forms_equal_to_its_scalar_forms(name):
+    spec = get_op(name)
+    assert spec.array_forward is not None and spec.array_gradient is not None
+    report = check_array_forms(name, samples=200, seed=2)
+    assert report.ok, report.message
+    if name == "leaky_relu":  # no C library call: bitwise on any machine
+        assert report.errors == (0.0, 0.0)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_array_forms_give_the_limits_at_huge_inputs(name):
+    forward, gradient = array_forms(name)
+    x = np.array([-math.inf, -1e200, 1e200, math.inf, math.nan])
+    out = forward(x)
+    (slope,) = gradient(x, out)
+    expected = [getattr(Scalar(v), name)().data for v in x.tolist()]
+    assert np.array_equal(out, expected, equal_nan=True)
+    assert np.array_equal(np.signbit(out[:4]), np.signbit(expected[:4]))  # -0.0 where -0.0
+    assert np.isfinite(slope[:4]).all()

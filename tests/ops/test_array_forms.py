@@ -1,0 +1,272 @@
+"""The built-in ops' array forms give their scalar forms' values, and the checker proves it."""
+
+import math
+import platform
+import sys
+
+import numpy as np
+import pytest
+
+from mingrad.cli import main
+from mingrad_core import OpSpec, Scalar, get_op, grad, register_op
+from mingrad_jit.arrays import EDGES, array_forms, check_array_forms, ulps_apart
+
+PRIMITIVES = ["add", "mul", "pow", "relu", "tanh", "exp", "log", "linear"]
+ARITHMETIC = ["add", "mul", "relu", "linear"]  # no C library call: bitwise on any machine
+INF, NAN = math.inf, math.nan
+
+
+def a(*values):
+    return np.array(values, dtype=np.float64)
+
+
+@pytest.mark.parametrize("name", PRIMITIVES)
+def test_each_primitive_declares_both_array_forms(name):
+    spec = get_op(name)
+    assert spec.array_forward is not None and spec.array_gradient is not None
+
+
+@pytest.mark.parametrize("name", PRIMITIVES)
+def test_array_forms_equal_the_scalar_forms_at_random_and_edge_points(name):
+    report = check_array_forms(name, samples=200, seed=1)
+    assert report.ok, report.message
+    assert len(report.errors) == 2
+    if name in ARITHMETIC:
+        assert report.errors == (0.0, 0.0), report.message
+
+
+@pytest.mark.parametrize("name", ["neg", "sub", "div"])
+def test_composites_have_no_array_forms_of_their_own(name):
+    report = check_array_forms(name)
+    assert report.ok and report.errors == () and "composite" in report.message
+    with pytest.raises(ValueError, match=f"op '{name}' is a composite"):
+        array_forms(name)
+
+
+def forms(name):
+    return array_forms(name)
+
+
+def test_the_documented_edge_cases_hold_in_the_array_forms():
+    relu, relu_grad = forms("relu")
+    assert relu(a(0.0, -0.0, -1.0, NAN, INF)).tolist()[:3] == [0.0, 0.0, 0.0]
+    assert relu_grad(a(0.0, -0.0, 1e-300), a(0.0, 0.0, 1e-300))[0].tolist() == [0.0, 0.0, 1.0]
+    power, power_grad = forms("pow")
+    x, e = a(0.0, 0.0, -0.0, 2.0, -1e300, -10.0, -8.0), a(0.0, -1.0, -1.0, 0.0, 2.5, 400.5, 1 / 3)
+    out = power(x, e)
+    assert out[:4].tolist() == [1.0, INF, -INF, 1.0]
+    assert np.isnan(out[4:]).all()  # a negative base to a fractional power
+    da, db = power_grad(x[:1], e[:1], out[:1])
+    assert (da[0], db[0]) == (0.0, -INF)  # d(x**0)/dx is 0 at 0 too; d/de = 1 * log(0)
+    log, log_grad = forms("log")
+    values = log(a(0.0, -1.0, NAN, INF))
+    assert values[0] == -INF and np.isnan(values[1]) and np.isnan(values[2]) and values[3] == INF
+    assert log_grad(a(0.0, -0.0), values[:2])[0].tolist() == [INF, -INF]
+    exp, _ = forms("exp")
+    assert exp(a(1000.0, -INF)).tolist() == [INF, 0.0]
+    for name in ["add", "mul", "pow", "tanh", "exp", "log"]:
+        forward, _ = forms(name)
+        arity = get_op(name).arity
+        assert np.isnan(forward(*[a(NAN)] * arity)).all(), name
+
+
+def test_tanh_is_bitwise_math_tanh_across_its_formula_changes():
+    x = np.concatenate([np.linspace(-30, 30, 20001), a(2**-55, -(2**-56), 1.0, 22.0, 1e-300)])
+    forward, _ = forms("tanh")
+    expected = a(*map(math.tanh, x.tolist()))
+    # The C library's formula: bitwise equal where that library is glibc, close elsewhere.
+    limit = 0 if platform.libc_ver()[0] == "glibc" else 2
+    assert ulps_apart(forward(x), expected).max() <= limit
+
+
+def test_linear_adds_left_to_right_even_for_one_node_of_33_inputs():
+    rng = np.random.default_rng(0)
+    for m in (1, 7):
+        block = rng.normal(size=(33, m)) * 10.0 ** rng.integers(-8, 8, size=(33, 1))
+        forward, gradient = forms("linear")
+        expected = [get_op("linear").forward(*column) for column in block.T.tolist()]
+        assert forward(block).tolist() == expected
+        terms = gradient(block, forward(block))
+        assert terms.shape == (33, m)
+        assert terms[0].tolist() == [1.0] * m and (terms[1:17] == block[17:]).all()
+
+
+def test_linear_refuses_a_block_without_pairs():
+    forward, _ = forms("linear")
+    with pytest.raises(TypeError, match="linear takes a bias, n weights and n inputs; got 2 rows"):
+        forward(np.ones((2, 3)))
+
+
+def test_forms_do_not_warn_at_special_values():
+    with np.errstate(divide="raise", over="raise", invalid="raise"):  # numpy's warnings, raised
+        for name in PRIMITIVES:
+            forward, gradient = forms(name)
+            spec = get_op(name)
+            xs = [a(*EDGES)] * (3 if spec.variadic else spec.arity)
+            out = forward(np.stack(xs)) if spec.variadic else forward(*xs)
+            gradient(np.stack(xs), out) if spec.variadic else gradient(*xs, out)
+
+
+def relu_spec(**arrays):
+    scalar = get_op("relu")
+    return OpSpec(
+        name="myrelu", arity=1, forward=scalar.forward, gradient=scalar.gradient, **arrays
+    )
+
+
+def test_the_checker_catches_a_wrong_kink_convention():
+    report = check_array_forms(
+        relu_spec(
+            array_forward=lambda x: np.where(x <= 0, 0.0, x),
+            array_gradient=lambda x, out: (np.where(x >= 0, 1.0, 0.0),),  # relu'(0) = 1
+        )
+    )
+    assert not report.ok
+    assert report.message.startswith("op 'myrelu': array gradient d/dx0 at x=0.0: array 1.0")
+    assert "scalar 0.0" in report.message
+
+
+def test_the_checker_catches_nan_where_the_scalar_form_gives_a_number():
+    report = check_array_forms(
+        relu_spec(
+            array_forward=lambda x: np.where(np.isinf(x), np.nan, np.where(x <= 0, 0.0, x)),
+            array_gradient=lambda x, out: (np.where(x > 0, 1.0, 0.0),),
+        )
+    )
+    assert not report.ok and report.errors[0] == INF
+    assert report.message == (
+        "op 'myrelu': array forward at x=inf: array nan, scalar inf (inf ulps apart; "
+        "the tolerance is 4)"
+    )
+
+
+def test_the_checker_measures_ulps_and_allows_only_the_tolerance():
+    exp = get_op("exp")
+
+    def off_by(n):
+        def forward(x):
+            with np.errstate(all="ignore"):
+                out = np.exp(x)
+            for _ in range(n):
+                out = np.nextafter(out, INF)
+            return out
+
+        return OpSpec(name="myexp", arity=1, forward=exp.forward, gradient=exp.gradient,
+                      array_forward=forward, array_gradient=exp.array_gradient)  # fmt: skip
+
+    one = check_array_forms(off_by(1))
+    assert one.ok and one.errors[0] == 1.0 and "within 1 ulps" in one.message
+    six = check_array_forms(off_by(6))
+    assert not six.ok and "6 ulps apart; the tolerance is 4" in six.message
+    assert check_array_forms(off_by(6), ulps=6).ok
+
+
+def test_the_checker_catches_a_form_that_warns_or_has_the_wrong_shape():
+    warns = relu_spec(array_forward=lambda x: np.log(np.exp(x)) * 0 + np.where(x <= 0, 0.0, x))
+    report = check_array_forms(warns)
+    assert not report.ok and "RuntimeWarning" in report.message and "errstate" in report.message
+    short = relu_spec(array_forward=lambda x: x[:-1])
+    assert "array forward returned shape" in check_array_forms(short).message
+    count = relu_spec(array_gradient=lambda x, out: (1.0, 1.0))
+    assert "array gradient returned 2 items for 1 input(s)" in check_array_forms(count).message
+    bare = relu_spec(array_gradient=lambda x, out: np.where(x > 0, 1.0, 0.0))
+    assert "array gradient returned ndarray; expected a tuple" in check_array_forms(bare).message
+
+
+def test_an_op_without_array_forms_is_looped_with_the_same_values():
+    spec = register_op(
+        name="cube", arity=1, forward=lambda x: x * x * x, gradient=lambda x, out: (3 * x * x,)
+    )
+    forward, gradient = array_forms(spec)
+    x = a(-2.0, 0.5, 3.0)
+    assert forward(x).tolist() == [-8.0, 0.125, 27.0]
+    (dx,) = gradient(x, forward(x))
+    assert dx.tolist() == [12.0, 0.75, 27.0]
+    assert forward(a()).shape == (0,) and gradient(a(), a())[0].shape == (0,)
+    report = check_array_forms("cube")
+    assert report.ok and report.errors == (0.0, 0.0) and "looped" in report.message
+
+
+def test_a_variadic_op_without_array_forms_is_looped_over_columns():
+    spec = register_op(
+        name="total", arity=1, variadic=True, forward=lambda *xs: sum(xs),
+        gradient=lambda *xs_out: (1.0,) * (len(xs_out) - 1),
+    )  # fmt: skip
+    forward, gradient = array_forms(spec)
+    block = a(1.0, 2.0, 3.0, 4.0, 5.0, 6.0).reshape(3, 2)
+    assert forward(block).tolist() == [9.0, 12.0]
+    assert gradient(block, forward(block)).tolist() == [[1.0, 1.0]] * 3
+    assert check_array_forms(spec).ok
+
+
+def test_the_loop_names_the_op_when_its_scalar_forms_misbehave():
+    spec = OpSpec(name="odd", arity=1, forward=lambda x: complex(x, 1),
+                  gradient=lambda x, out: (1.0, 2.0))  # fmt: skip
+    forward, gradient = array_forms(spec)
+    with pytest.raises(TypeError, match="the forward of op 'odd' returned complex"):
+        forward(a(1.0))
+    with pytest.raises(ValueError, match=r"gradient of op 'odd' returned 2 term\(s\) for 1 input"):
+        gradient(a(1.0), a(1.0))
+
+
+def test_points_where_the_scalar_form_raises_are_skipped_and_counted():
+    spec = OpSpec(name="inverse", arity=1, forward=lambda x: 1 / x,
+                  gradient=lambda x, out: (-1 / (x * x),))  # fmt: skip
+    report = check_array_forms(spec)
+    assert report.ok and "skipped where the scalar forms raise" in report.message
+    assert "ZeroDivisionError at x=0.0" in report.message
+    never = OpSpec(name="never", arity=1, forward=lambda x: 1 / 0, gradient=lambda x, out: (0,))
+    report = check_array_forms(never)
+    assert not report.ok and "raise at every point" in report.message
+
+
+def test_ulps_apart():
+    one = np.nextafter(1.0, 2.0)
+    got = ulps_apart(
+        a(1.0, 1.0, 0.0, NAN, NAN, INF, INF, -INF, 5e-324),
+        a(1.0, one, -0.0, NAN, 1.0, INF, sys.float_info.max, INF, -5e-324),
+    )
+    assert got.tolist() == [0.0, 1.0, 1.0, 0.0, INF, 0.0, INF, INF, 3.0]
+
+
+def test_samples_must_be_positive():
+    with pytest.raises(ValueError, match="samples must be at least 1; got 0"):
+        check_array_forms("relu", samples=0)
+
+
+def test_negative_base_to_a_fractional_power_is_nan_even_when_huge():
+    for base, exponent in [(-1e300, 2.5), (-10.0, 400.5), (-1e-300, -2.5)]:
+        x = Scalar(base)
+        y = x**exponent
+        assert math.isnan(y.data), (base, exponent)
+        (dx,) = grad(y, x)
+        assert math.isnan(dx)
+    assert (Scalar(-10.0) ** 401).data == -INF and (Scalar(-1e300) ** 2).data == INF
+
+
+def test_ops_lists_which_ops_have_array_forms(capsys):
+    register_op(name="cube", arity=1, forward=lambda x: x**3, gradient=lambda x, out: (3 * x * x,))
+    assert main(["ops"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    column = lines[0].index("array forms")
+    cell = {line.split()[0]: line[column:].split("  ")[0].strip() for line in lines[1:] if line}
+    assert cell["relu"] == cell["gelu"] == "yes"
+    assert cell["cube"] == "looped" and cell["div"] == "composite"
+
+
+def test_check_reports_array_forms_and_fails_on_a_mismatch(capsys):
+    register_op(name="cube", arity=1, forward=lambda x: x**3, gradient=lambda x, out: (3 * x * x,))
+    assert main(["check", "relu", "cube", "div"]) == 0
+    out = capsys.readouterr().out
+    rows = {line.split()[0]: line.split() for line in out.splitlines()[1:4]}
+    assert rows["relu"][3:] == ["bitwise", "ok"]
+    assert rows["cube"][3:] == ["looped", "ok"] and rows["div"][3:] == ["composite", "ok"]
+    register_op(relu_spec(array_gradient=lambda x, out: (np.where(x >= 0, 1.0, 0.0),)))
+    assert main(["check", "myrelu", "relu"]) == 1
+    out = capsys.readouterr().out
+    assert "FAILED op 'myrelu': array gradient d/dx0 at x=0.0: array 1.0, scalar 0.0" in out
+    assert [line.split()[3:] for line in out.splitlines()[1:3]] == [
+        ["FAILED", "FAILED"],
+        ["bitwise", "ok"],
+    ]
+    assert "1 passed, 1 failed" in out
