@@ -51,7 +51,11 @@ def check_op(
     and of the engine's first derivative (for the second). A derivative passes when
     ``|analytic - numeric| <= atol + rtol * |numeric|``; ``errors`` holds, per order, the
     worst ``|analytic - numeric| / (atol + rtol * |numeric|)``, so above 1 means failed.
+    An op whose forward or gradient raises, or returns the wrong number or kind of terms, fails
+    with the error in ``message`` and an infinite error from the order where it happened on.
     """
+    if samples < 1 or order not in (1, 2):
+        raise ValueError(f"check_op needs samples >= 1 and order 1 or 2; got {samples=}, {order=}")
     spec = get_op(op) if isinstance(op, str) else op
     rng = random.Random(seed)
     domain = spec.domain or ((-2.0, 2.0),) * spec.arity
@@ -62,23 +66,28 @@ def check_op(
     for n in range(samples * len(domains)):
         point = [rng.uniform(lo, hi) for lo, hi in domains[n % len(domains)]]
         for k, (lower, derivative) in enumerate(levels):
-            exact = derivative(spec, point)
-            rows = (exact,) if k == 0 else exact  # rows[i][j] = d(lower_i)/d(x_j)
-            for j in range(len(point)):
-                up, down = list(point), list(point)
-                up[j] += step
-                down[j] -= step
-                for i, (hi, lo) in enumerate(zip(lower(spec, up), lower(spec, down))):
-                    numeric = (hi - lo) / (2 * step)
-                    error = abs(rows[i][j] - numeric) / (atol + rtol * abs(numeric))
-                    if not error <= 1:  # also catches nan
-                        error = error if math.isfinite(error) else math.inf
-                        what = f"d/dx{j}" if k == 0 else f"d/dx{j} of d/dx{i}"
-                        failure = failure or (
-                            f"order {k + 1} derivative {what} at x={point}: "
-                            f"analytic {rows[i][j]!r}, numeric {numeric!r}"
-                        )
-                    worst[k] = max(worst[k], error)
+            try:
+                exact = derivative(spec, point)
+                rows = (exact,) if k == 0 else exact  # rows[i][j] = d(lower_i)/d(x_j)
+                for j in range(len(point)):
+                    up, down = list(point), list(point)
+                    up[j] += step
+                    down[j] -= step
+                    for i, (hi, lo) in enumerate(zip(lower(spec, up), lower(spec, down))):
+                        numeric = (hi - lo) / (2 * step)
+                        error = abs(rows[i][j] - numeric) / (atol + rtol * abs(numeric))
+                        if not error <= 1:  # also catches nan
+                            error = error if math.isfinite(error) else math.inf
+                            what = f"d/dx{j}" if k == 0 else f"d/dx{j} of d/dx{i}"
+                            failure = failure or (
+                                f"order {k + 1} derivative {what} at x={point}: "
+                                f"analytic {rows[i][j]!r}, numeric {numeric!r}"
+                            )
+                        worst[k] = max(worst[k], error)
+            except Exception as exc:  # the op raised, or its gradient is malformed
+                worst[k:] = [math.inf] * (len(worst) - k)
+                message = f"op {spec.name!r}: at x={point}, {type(exc).__name__}: {exc}"
+                return CheckReport(spec.name, False, tuple(worst), message)
     return CheckReport(
         spec.name, not failure, tuple(worst), f"op {spec.name!r}: {failure}" if failure else "ok"
     )

@@ -12,6 +12,8 @@ def mingrad_register_ops(register: Callable[..., object]) -> None:
     """Register this plugin's ops by calling ``register`` once per op.
 
     ``register(name=..., arity=..., forward=..., gradient=..., label=..., ...)`` takes the
-    fields of :class:`mingrad_core.OpSpec` (or one ``OpSpec``). A plugin's ops are added all
-    together or, if any of them is invalid or its name is taken, not at all.
+    fields of :class:`mingrad_core.OpSpec` (or one ``OpSpec``) and checks the op at once,
+    raising ``OpRegistrationError`` if it is invalid or its name or operator is taken (the
+    built-in ops are registered first). A plugin's ops are added all together, when its hook
+    returns, or, if anything in it raised, not at all.
     """

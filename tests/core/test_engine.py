@@ -117,7 +117,10 @@ def test_ints_and_numpy_reals_from_a_gradient_are_accepted_as_floats():
 
 def test_an_exception_in_a_gradient_is_reported_with_the_op():
     register_op(
-        name="oops", arity=1, forward=lambda x: x, gradient=lambda x, out: (undefined_name,),  # noqa: F821
+        name="oops",
+        arity=1,
+        forward=lambda x: x,
+        gradient=lambda x, out: (undefined_name,),  # noqa: F821
     )
     with pytest.raises(GradientError, match=r"op 'oops' .* raised NameError") as info:
         Scalar(1.0).oops().backward()

@@ -56,3 +56,45 @@ def test_the_checker_samples_binary_ops_in_their_domain():
     )
     report = check_op(wrong)
     assert not report.ok and "d/dx1" in report.message
+
+
+@pytest.mark.parametrize(
+    "gradient, error",
+    [
+        (lambda x, out: (out, out), "2 term(s)"),
+        (lambda x, out: out, ""),  # a bare value, not a tuple
+        (lambda x, out: ("one",), ""),
+        (lambda x, out: (None,), ""),
+        (lambda x, out: (1j,), ""),
+        (lambda x, out: 1 / 0, "ZeroDivisionError"),
+    ],
+)
+def test_a_raising_or_malformed_gradient_is_a_failed_report_not_an_error(gradient, error):
+    report = check_op(exp_with(gradient))
+    assert not report.ok and report.errors == (math.inf, math.inf)
+    assert report.message.startswith("op 'myexp': at x=[") and error in report.message
+
+
+def test_a_raising_forward_is_a_failed_report():
+    def forward(x):
+        raise ValueError("no forward today")
+
+    report = check_op(OpSpec(name="broken", arity=1, forward=forward, gradient=lambda x, out: (1,)))
+    assert not report.ok and "ValueError: no forward today" in report.message
+
+
+def test_a_raising_second_derivative_keeps_the_first_orders_error():
+    def gradient(x, out):
+        if not isinstance(x, float):
+            raise TypeError("floats only")
+        return (out,)
+
+    report = check_op(exp_with(gradient))
+    assert not report.ok and report.errors[0] <= 1 and report.errors[1] == math.inf
+    assert "TypeError: floats only" in report.message
+
+
+@pytest.mark.parametrize("samples, order", [(0, 2), (-1, 1), (5, 3), (5, 0)])
+def test_the_checker_refuses_to_check_nothing(samples, order):
+    with pytest.raises(ValueError, match=f"samples >= 1 and order 1 or 2; got samples={samples}"):
+        check_op("tanh", samples=samples, order=order)

@@ -2,6 +2,7 @@ import math
 import re
 import subprocess
 import sys
+import warnings
 
 import pytest
 
@@ -27,8 +28,8 @@ CUBE = dict(name="cube", arity=1, forward=lambda x: x**3, gradient=lambda x, out
 
 def test_the_registry_is_built_on_first_use_not_at_import():
     code = (
-        "import mingrad_core, mingrad_core.registry as r; assert r._manager is None; "
-        "mingrad_core.Scalar(1.0) + 1; assert r._manager is not None"
+        "import mingrad_core, mingrad_core.registry as r; assert r._published is None; "
+        "mingrad_core.Scalar(1.0) + 1; assert r._published is not None"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
 
@@ -199,20 +200,23 @@ def test_strict_mode_turns_a_plugin_failure_into_an_error(install_plugin, monkey
 
 
 @pytest.mark.parametrize(
-    "allow, loaded",
+    "allow, loaded, unknown",
     [
-        ("", set()),
-        ("mingrad-softsign", {"softsign"}),
-        ("other, softsign", {"softsign"}),
-        ("something-else", set()),
+        ("", set(), []),
+        ("mingrad-softsign", {"softsign"}, []),
+        ("other, softsign", {"softsign"}, ["'other'"]),
+        ("something-else", set(), ["'something-else'"]),
     ],
 )
 def test_the_allowlist_limits_installed_plugins_but_keeps_builtins(
-    install_plugin, monkeypatch, allow, loaded
+    install_plugin, monkeypatch, allow, loaded, unknown
 ):
     install_plugin("mingrad-softsign", {"softsign": GOOD})
     monkeypatch.setenv("MINGRAD_PLUGINS", allow)
-    assert {"softsign"} & set(ops()) == loaded
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert {"softsign"} & set(ops()) == loaded
+    assert [str(w.message).split()[3].rstrip(",") for w in caught] == unknown
     assert (Scalar(1.0) * 2).data == 2.0
 
 
