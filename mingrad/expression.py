@@ -1,51 +1,141 @@
-"""Evaluate a small arithmetic expression into a graph of Scalars, without ``eval``."""
+"""Evaluate a small arithmetic expression into a graph of Scalars, without ``eval``.
+
+Numbers become floats as soon as they are read, and every operator is the op the registry
+binds to it, so number-only parts follow the ops' IEEE policy too: ``1/0`` is inf, as ``x/0``
+is, and ``9**9**9`` is inf at once. The walk is iterative: depth is bounded by ``MAX_DEPTH``,
+not by Python's recursion limit.
+"""
 
 from __future__ import annotations
 
 import ast
-import operator
+import math
 
-from mingrad_core import Scalar, get_op, ops
+from mingrad_core import OpSpec, Scalar, get_op, ops
+from mingrad_core.registry import bound_to
 
-_BINARY = {
-    ast.Add: operator.add,
-    ast.Sub: operator.sub,
-    ast.Mult: operator.mul,
-    ast.Div: operator.truediv,
-    ast.Pow: operator.pow,
-}
-_UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos}
+MAX_DEPTH = 2000
+"""The most levels of nesting an expression may have (``x+x+...`` with n terms has n - 1)."""
+
+_QUOTE = 80  # characters of the source quoted in an error message
+
+_BINARY = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**"}
+
+
+class ExpressionError(ValueError):
+    """An expression that cannot be evaluated: unparsable, unsupported, or a misused op."""
+
+
+def _quote(text: str) -> str:
+    return repr(text if len(text) <= _QUOTE else f"{text[:_QUOTE]}... ({len(text)} characters)")
+
+
+def _number(value: int | float) -> float:
+    try:
+        return float(value)
+    except OverflowError:  # an integer literal beyond the float range
+        return math.inf
+
+
+def _apply(op: OpSpec, args: list) -> Scalar | float:
+    try:
+        return op(*args)
+    except (TypeError, ArithmeticError) as exc:
+        raise ExpressionError(str(exc)) from None
+
+
+class _Evaluator:
+    def __init__(self, source: str, values: dict[str, float]) -> None:
+        self.source = source
+        self.leaves = {name: Scalar(value, name=name) for name, value in values.items()}
+
+    def unsupported(self, node: ast.AST) -> ExpressionError:
+        text = ast.get_source_segment(self.source, node) or type(node).__name__
+        return ExpressionError(f"unsupported in an expression: {_quote(text)}")
+
+    def operands(self, node: ast.AST) -> list[ast.AST]:
+        """The subexpressions ``node`` needs evaluated first; refuses what it cannot evaluate."""
+        if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
+            return [node.left, node.right]
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
+            return [node.operand]
+        if isinstance(node, ast.Call):
+            if node.keywords or any(isinstance(a, ast.Starred) for a in node.args):
+                raise self.unsupported(node)
+            func = node.func
+            if isinstance(func, ast.Attribute):  # x.tanh()
+                self.op_named(func.attr)
+                return [func.value, *node.args]
+            if isinstance(func, ast.Name):  # tanh(x)
+                self.op_named(func.id)
+                return list(node.args)
+            raise self.unsupported(node)
+        if isinstance(node, ast.Name):
+            if node.id not in self.leaves:
+                raise ExpressionError(f"{node.id!r} has no value; give one as {node.id}=1.5")
+            return []
+        if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+            return []
+        raise self.unsupported(node)
+
+    def op_named(self, name: str) -> OpSpec:
+        if name not in ops():
+            names = ", ".join(sorted(ops()))
+            raise ExpressionError(f"unknown op {_quote(name)}; registered ops: {names}")
+        return get_op(name)
+
+    def combine(self, node: ast.AST, args: list) -> Scalar | float:
+        """The value of ``node``, given the values of its operands."""
+        if isinstance(node, ast.BinOp):
+            return _apply(bound_to(_BINARY[type(node.op)]), args)
+        if isinstance(node, ast.UnaryOp):
+            return args[0] if isinstance(node.op, ast.UAdd) else _apply(bound_to("neg"), args)
+        if isinstance(node, ast.Call):
+            func = node.func
+            return _apply(
+                self.op_named(func.attr if isinstance(func, ast.Attribute) else func.id), args
+            )
+        if isinstance(node, ast.Name):
+            return self.leaves[node.id]
+        return _number(node.value)
+
+    def run(self, root: ast.AST) -> Scalar | float:
+        """Post-order walk with an explicit stack: operands first, then the node."""
+        results: list = []
+        stack: list[tuple[ast.AST, int, bool]] = [(root, 1, False)]
+        while stack:
+            node, depth, ready = stack.pop()
+            if ready:
+                count = len(self.operands(node))
+                args = results[len(results) - count :]
+                del results[len(results) - count :]
+                results.append(self.combine(node, args))
+                continue
+            if depth > MAX_DEPTH:
+                raise _too_deep(self.source)
+            stack.append((node, depth, True))
+            stack.extend((child, depth + 1, False) for child in reversed(self.operands(node)))
+        return results[0]
+
+
+def _too_deep(source: str) -> ExpressionError:
+    return ExpressionError(
+        f"expression {_quote(source)} is too deeply nested (more than {MAX_DEPTH} levels)"
+    )
 
 
 def evaluate(source: str, values: dict[str, float]) -> Scalar:
     """``evaluate("tanh(x*w + b)", {"x": 1, "w": 0.5, "b": 0})``: a Scalar per name (with that
-    name), numbers, ``+ - * / **``, and registered ops as functions or methods."""
+    name), numbers, ``+ - * / **``, and registered ops as functions or methods.
+
+    Raises ``ExpressionError`` (a ``ValueError``) for anything it cannot evaluate.
+    """
+    source = source.strip()
     try:
-        tree = ast.parse(source.strip(), mode="eval")
+        tree = ast.parse(source, mode="eval")
     except SyntaxError as exc:
-        raise ValueError(f"cannot parse expression {source!r}: {exc.msg}") from None
-    leaves = {name: Scalar(value, name=name) for name, value in values.items()}
-
-    def visit(node: ast.AST):
-        if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
-            return node.value
-        if isinstance(node, ast.Name):
-            if node.id not in leaves:
-                raise ValueError(f"{node.id!r} has no value; give one as {node.id}=1.5")
-            return leaves[node.id]
-        if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
-            return _BINARY[type(node.op)](visit(node.left), visit(node.right))
-        if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
-            return _UNARY[type(node.op)](visit(node.operand))
-        if isinstance(node, ast.Call) and not node.keywords:
-            func = node.func
-            if isinstance(func, ast.Name) and func.id in ops():  # tanh(x)
-                return get_op(func.id)(*map(visit, node.args))
-            if isinstance(func, ast.Attribute) and func.attr in ops():  # x.tanh()
-                return get_op(func.attr)(visit(func.value), *map(visit, node.args))
-            name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "?")
-            raise ValueError(f"unknown op {name!r}; registered ops: {', '.join(sorted(ops()))}")
-        raise ValueError(f"unsupported in an expression: {ast.unparse(node)!r}")
-
-    result = visit(tree.body)
+        raise ExpressionError(f"cannot parse expression {_quote(source)}: {exc.msg}") from None
+    except (RecursionError, MemoryError):  # the parser's own stack ran out
+        raise _too_deep(source) from None
+    result = _Evaluator(source, values).run(tree.body)
     return result if isinstance(result, Scalar) else Scalar(result)

@@ -1,43 +1,88 @@
 """Save and load an MLP as JSON: its architecture and parameters, checked against a schema.
 
 NaN and infinities are written explicitly, as the strings "NaN", "Infinity" and "-Infinity".
-Saving is atomic: the file is written beside its target and then renamed over it.
+Saving is atomic: the file is written beside its target (through a symlink, beside the file it
+points to) and then renamed over it. An overwritten file keeps its mode; a new one gets the
+mode the umask allows. Temporaries left by a save that was killed are removed by the next save
+to the same target.
 """
 
 from __future__ import annotations
 
+import contextlib
+import math
+import numbers
 import os
-import tempfile
+import re
+import reprlib
+import secrets
+import stat
+import time
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, PositiveInt, ValidationError
 
-from .module import MLP
+from .module import MLP, _activation
 
 FORMAT_VERSION = 1
+
+_QUOTE = 200  # characters of any offending value quoted in an error message
+_ERRORS_SHOWN = 5
+_STALE_AFTER = 24 * 3600.0  # seconds after which a temporary is stale whoever wrote it
+_SPECIAL = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+_repr = reprlib.Repr()
+_repr.maxstring = _repr.maxother = _QUOTE
+_repr.maxlist = _repr.maxdict = 8
+
+
+def _quote(value: object) -> str:
+    """``repr(value)``, at most about ``_QUOTE`` characters of it."""
+    text = _repr.repr(value)
+    return text if len(text) <= _QUOTE else f"{text[:_QUOTE]}..."
 
 
 class ModelFileError(ValueError):
     """A model file that cannot be loaded; nothing was changed."""
 
 
+def _parameter(value: object) -> float:
+    """A parameter: a number (not a bool), or one of the strings "NaN", "Infinity", "-Infinity"."""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        try:
+            return float(value)
+        except OverflowError:
+            raise ValueError("a number beyond the range of a float") from None
+    if type(value) is str and value in _SPECIAL:
+        return _SPECIAL[value]
+    raise ValueError('expected a number, or one of "NaN", "Infinity", "-Infinity"')
+
+
+Parameter = Annotated[float, PlainValidator(_parameter)]
+
+
 class Architecture(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     kind: Literal["MLP"] = "MLP"
     nin: PositiveInt
     nouts: list[PositiveInt] = Field(min_length=1)
     activation: str
 
+    def parameter_count(self) -> int:
+        """How many parameters an MLP of this architecture has: (nin + 1) * nout per layer."""
+        sizes = [self.nin, *self.nouts]
+        return sum((n + 1) * nout for n, nout in zip(sizes, self.nouts))
+
 
 class SavedModel(BaseModel):
     """The file format: ``{"format": "mingrad-model", "version": 1, ...}``."""
 
-    model_config = ConfigDict(extra="forbid", ser_json_inf_nan="strings")
+    model_config = ConfigDict(extra="forbid", strict=True, ser_json_inf_nan="strings")
     format: Literal["mingrad-model"] = "mingrad-model"
     version: int
     architecture: Architecture
-    parameters: list[float]
+    parameters: list[Parameter]
 
 
 def save(model: MLP, path: str | os.PathLike) -> None:
@@ -49,28 +94,99 @@ def save(model: MLP, path: str | os.PathLike) -> None:
         architecture=Architecture(nin=model.nin, nouts=model.nouts, activation=model.activation),
         parameters=[p.data for p in model.parameters()],
     )
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    data = saved.model_dump_json(indent=1).encode()
+    target = Path(os.path.realpath(path))  # through symlinks: the link stays a link
+    _remove_stale_temporaries(target)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(saved.model_dump_json(indent=1))
+        with os.fdopen(fd, "wb") as f:
+            with contextlib.suppress(FileNotFoundError):  # else the umask decided, at creation
+                os.chmod(tmp, stat.S_IMODE(os.stat(target).st_mode))
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException:
-        os.unlink(tmp)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
         raise
+    _sync_directory(target.parent)
+
+
+def _temporary_pattern(target: Path) -> re.Pattern[str]:
+    """Our temporaries for ``target``: ``.NAME.PID-HEX.tmp``, or ``.NAME.XXXXXXXX.tmp`` as
+    earlier releases named them."""
+    return re.compile(rf"\.{re.escape(target.name)}\.(?:(\d+)-[0-9a-f]{{8}}|[a-z0-9_]{{8}})\.tmp")
+
+
+def _remove_stale_temporaries(target: Path) -> None:
+    """Remove temporaries for ``target`` whose save can no longer finish (its process is gone)."""
+    pattern = _temporary_pattern(target)
+    with contextlib.suppress(OSError), os.scandir(target.parent) as entries:
+        for entry in entries:
+            match = pattern.fullmatch(entry.name)
+            if match is None or not entry.is_file(follow_symlinks=False):
+                continue
+            pid = match.group(1)
+            with contextlib.suppress(OSError):
+                old = time.time() - entry.stat(follow_symlinks=False).st_mtime > _STALE_AFTER
+                if old or pid is None or not _process_alive(int(pid)):
+                    os.unlink(entry.path)
+
+
+def _process_alive(pid: int) -> bool:
+    """Whether process ``pid`` may still be running (where that cannot be asked: yes)."""
+    if pid == os.getpid() or os.name != "posix":
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, but belongs to someone else
+        return True
+    return True
+
+
+def _sync_directory(folder: Path) -> None:
+    """Make the rename durable; best effort, since not every system can sync a directory."""
+    if os.name != "posix":
+        return
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _describe(exc: ValidationError) -> str:
+    """The first few problems of a validation error, each value quoted briefly."""
+    problems = []
+    for error in exc.errors(include_url=False)[:_ERRORS_SHOWN]:
+        where = ".".join(
+            _quote(part)[1:-1] if isinstance(part, str) else str(part) for part in error["loc"]
+        )
+        message = error["msg"].removeprefix("Value error, ")
+        problem = f"{where}: {message}" if where else message
+        if error["type"] != "json_invalid":
+            problem += f" (got {_quote(error['input'])})"
+        problems.append(problem)
+    more = exc.error_count() - len(problems)
+    return "; ".join(problems) + (f"; and {more} more" if more > 0 else "")
 
 
 def _read(path: str | os.PathLike) -> SavedModel:
     try:
-        text = Path(path).read_text()
+        text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ModelFileError(f"cannot read model file {str(path)!r}: {exc}") from exc
     try:
         saved = SavedModel.model_validate_json(text)
     except ValidationError as exc:
-        raise ModelFileError(f"{str(path)!r} is not a valid MinGrad model file: {exc}") from None
+        raise ModelFileError(
+            f"{str(path)!r} is not a valid MinGrad model file: {_describe(exc)}"
+        ) from None
     if saved.version != FORMAT_VERSION:
         raise ModelFileError(
             f"{str(path)!r} has format version {saved.version}; this MinGrad reads version "
@@ -79,24 +195,28 @@ def _read(path: str | os.PathLike) -> SavedModel:
     return saved
 
 
-def _check_count(saved: SavedModel, model: MLP, path) -> None:
-    expected = len(model.parameters())
+def _check(saved: SavedModel, path: str | os.PathLike) -> None:
+    """The activation exists and the parameter count fits the architecture: before building."""
+    arch = saved.architecture
+    try:
+        _activation(arch.activation)
+    except ValueError as exc:
+        message = str(exc).replace(repr(arch.activation), _quote(arch.activation), 1)
+        raise ModelFileError(f"{str(path)!r}: {message}") from None
+    expected = arch.parameter_count()
     if len(saved.parameters) != expected:
         raise ModelFileError(
             f"{str(path)!r} holds {len(saved.parameters)} parameters; its architecture "
-            f"{saved.architecture.nouts} needs {expected}"
+            f"{_quote(arch.nouts)} needs {expected}"
         )
 
 
 def load(path: str | os.PathLike) -> MLP:
     """A new MLP with the architecture and parameters saved in ``path``."""
     saved = _read(path)
+    _check(saved, path)
     arch = saved.architecture
-    try:
-        model = MLP(arch.nin, arch.nouts, activation=arch.activation)
-    except ValueError as exc:
-        raise ModelFileError(f"{str(path)!r}: {exc}") from None
-    _check_count(saved, model, path)
+    model = MLP(arch.nin, arch.nouts, activation=arch.activation)
     for p, value in zip(model.parameters(), saved.parameters):
         p.data = value
     return model
@@ -112,10 +232,10 @@ def load_into(model: MLP, path: str | os.PathLike) -> None:
     ours = Architecture(nin=model.nin, nouts=model.nouts, activation=model.activation)
     if arch != ours:
         raise ModelFileError(
-            f"{str(path)!r} holds an MLP(nin={arch.nin}, nouts={arch.nouts}, activation="
-            f"{arch.activation!r}); the model is MLP(nin={ours.nin}, nouts={ours.nouts}, "
-            f"activation={ours.activation!r})"
+            f"{str(path)!r} holds an MLP(nin={arch.nin}, nouts={_quote(arch.nouts)}, "
+            f"activation={_quote(arch.activation)}); the model is MLP(nin={ours.nin}, "
+            f"nouts={ours.nouts}, activation={ours.activation!r})"
         )
-    _check_count(saved, model, path)
+    _check(saved, path)
     for p, value in zip(model.parameters(), saved.parameters):
         p.data = value

@@ -171,7 +171,15 @@ def build(
         owner.update((m, box) for m in box.members if m not in owner or box in owner[m].children)
         stack.extend(box.children)
     graph = Graph(
-        graph_attr={"rankdir": rankdir, "ordering": "in", **ident("graph")},
+        # nslimit bounds dot's network-simplex passes: without it, one node feeding hundreds
+        # (x+x+...+x) takes dot minutes; with it, a second
+        graph_attr={
+            "rankdir": rankdir,
+            "ordering": "in",
+            "nslimit": "2",
+            "nslimit1": "2",
+            **ident("graph"),
+        },
         node_attr={"fontname": "Helvetica"},
     )
     bodies: dict[int, Graph] = {}

@@ -1,6 +1,10 @@
 import json
 import math
 import os
+import stat
+import subprocess
+import sys
+import threading
 
 import pytest
 from hypothesis import given, settings
@@ -144,3 +148,212 @@ def test_save_refuses_what_it_cannot_describe(tmp_path):
 
     with pytest.raises(TypeError, match="writes an MLP; got Layer"):
         save(Layer(2, 2), tmp_path / "x.json")
+
+
+def write_model(path, *, nin=2, nouts=(1,), activation="relu", parameters=None, **extra):
+    parameters = [0.5] * ((nin + 1) * nouts[0]) if parameters is None else parameters
+    data = {
+        "format": "mingrad-model",
+        "version": 1,
+        "architecture": {"kind": "MLP", "nin": nin, "nouts": list(nouts), "activation": activation},
+        "parameters": parameters,
+        **extra,
+    }
+    path.write_text(json.dumps(data))
+    return path
+
+
+@pytest.fixture
+def no_building(monkeypatch):
+    """Fail the test if load() builds a model."""
+    import mingrad_nn.saving
+
+    def forbidden(*args, **kwargs):
+        pytest.fail("load() built an MLP before checking the file")
+
+    monkeypatch.setattr(mingrad_nn.saving, "MLP", forbidden)
+
+
+def test_a_tiny_file_claiming_a_huge_model_is_refused_before_building(tmp_path, no_building):
+    path = write_model(tmp_path / "huge.json", nin=31623, nouts=[31623], parameters=[0.5])
+    with pytest.raises(ModelFileError, match="holds 1 parameters; its architecture .* needs "):
+        load(path)
+
+
+def test_an_unknown_activation_is_refused_before_building(tmp_path, no_building):
+    path = write_model(
+        tmp_path / "m.json", nin=31623, nouts=[31623], activation="nope", parameters=[0.5]
+    )
+    with pytest.raises(ModelFileError, match="unknown activation 'nope'"):
+        load(path)
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("version", "1"),
+        ("version", True),
+        ("version", 1.0),
+        ("parameter", "1.5"),
+        ("parameter", True),
+        ("parameter", None),
+        ("parameter", "nan"),
+        pytest.param("parameter", 10**400, id="parameter-10**400"),
+        ("nin", 2.0),
+        ("nin", "2"),
+        ("nouts", [True]),
+    ],
+)
+def test_the_schema_takes_strict_types(tmp_path, field, value):
+    data = json.loads(write_model(tmp_path / "m.json").read_text())
+    if field == "version":
+        data["version"] = value
+    elif field == "parameter":
+        data["parameters"][0] = value
+    else:
+        data["architecture"][field] = value
+    (tmp_path / "m.json").write_text(json.dumps(data))
+    with pytest.raises(ModelFileError, match="not a valid MinGrad model file"):
+        load(tmp_path / "m.json")
+
+
+def test_numbers_and_the_three_special_strings_are_parameters(tmp_path):
+    path = write_model(tmp_path / "m.json", parameters=[1, -2.5, "NaN"])
+    loaded = params(load(path))
+    assert loaded[:2] == [1.0, -2.5] and math.isnan(loaded[2])
+    assert all(type(v) is float for v in loaded)
+
+
+HUGE = "x" * 2_000_000
+
+
+@pytest.mark.parametrize(
+    "where",
+    ["activation", "format", "version", "parameter", "extra key", "architecture key", "nin"],
+)
+def test_a_huge_value_is_quoted_briefly(tmp_path, where):
+    data = json.loads(write_model(tmp_path / "m.json").read_text())
+    if where == "activation":
+        data["architecture"]["activation"] = HUGE
+    elif where == "format":
+        data["format"] = HUGE
+    elif where == "version":
+        data["version"] = HUGE
+    elif where == "parameter":
+        data["parameters"] = [HUGE] + ["bad"] * 1000  # many errors, too
+    elif where == "extra key":
+        data[HUGE] = 1
+    elif where == "architecture key":
+        data["architecture"][HUGE] = 1
+    elif where == "nin":
+        data["architecture"]["nin"] = [HUGE]
+    (tmp_path / "m.json").write_text(json.dumps(data))
+    with pytest.raises(ModelFileError) as info:
+        load(tmp_path / "m.json")
+    assert len(str(info.value)) < 2000
+    assert "xxxxxxxxxx" in str(info.value)  # the value is quoted, cut short
+
+
+def kill_mid_save(path):
+    """Run save() in a child process that dies between writing and renaming."""
+    code = (
+        "import os, sys; from mingrad_nn import MLP, save\n"
+        "os.fsync = lambda fd: os._exit(9)\n"
+        "save(MLP(2, [3, 1], seed=0), sys.argv[1])\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code, str(path)], timeout=60)
+    assert result.returncode == 9
+
+
+def temporaries(folder):
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".tmp"))
+
+
+def test_a_save_cleans_up_after_a_killed_save(tmp_path):
+    target = tmp_path / "model.json"
+    kill_mid_save(target)
+    assert len(temporaries(tmp_path)) == 1 and not target.exists()
+    (tmp_path / ".model.json.k3j_9xq2.tmp").write_text("left by an earlier release")
+    others = [".other.json.abcdefgh.tmp", ".model.json.keep", "model.json.tmp", "notes.tmp"]
+    for name in others:
+        (tmp_path / name).write_text("not ours")
+    save(MLP(2, [3, 1], seed=1), target)
+    assert temporaries(tmp_path) == sorted(n for n in others if n.endswith(".tmp"))
+    assert all((tmp_path / name).read_text() == "not ours" for name in others)
+    assert params(load(target)) == params(MLP(2, [3, 1], seed=1))
+
+
+def test_a_save_leaves_another_saves_temporary_alone(tmp_path, monkeypatch):
+    target = tmp_path / "model.json"
+    writing, may_finish = threading.Event(), threading.Event()
+    real_fsync = os.fsync
+
+    def slow_fsync(fd):
+        if threading.current_thread().name == "slow":
+            writing.set()
+            may_finish.wait(30)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", slow_fsync)
+    errors = []
+
+    def slow_save():
+        try:
+            save(MLP(2, [3, 1], seed=2), target)
+        except Exception as exc:  # reported below
+            errors.append(exc)
+
+    thread = threading.Thread(target=slow_save, name="slow")
+    thread.start()
+    assert writing.wait(30)
+    save(MLP(2, [3, 1], seed=1), target)
+    may_finish.set()
+    thread.join(30)
+    assert errors == [] and temporaries(tmp_path) == []
+    assert params(load(target)) == params(MLP(2, [3, 1], seed=2))
+
+
+posix_only = pytest.mark.skipif(os.name != "posix", reason="file modes and umask are POSIX")
+
+
+@pytest.fixture
+def umask():
+    old = os.umask(0o022)
+    yield os.umask
+    os.umask(old)
+
+
+@posix_only
+@pytest.mark.parametrize("mask, mode", [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
+def test_a_new_file_gets_the_mode_the_umask_allows(tmp_path, umask, mask, mode):
+    umask(mask)
+    save(MLP(1, [1], seed=0), tmp_path / "m.json")
+    assert stat.S_IMODE((tmp_path / "m.json").stat().st_mode) == mode
+
+
+@posix_only
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604])
+def test_overwriting_keeps_the_files_mode(tmp_path, umask, mode):
+    target = tmp_path / "m.json"
+    target.write_text("old")
+    target.chmod(mode)
+    save(MLP(1, [1], seed=0), target)
+    assert stat.S_IMODE(target.stat().st_mode) == mode
+    assert load(target).nin == 1
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink") or os.name != "posix", reason="needs symlinks")
+def test_saving_to_a_symlink_writes_through_to_its_target(tmp_path):
+    real_dir = tmp_path / "real"
+    real_dir.mkdir()
+    (real_dir / "m.json").write_text("old")
+    link = tmp_path / "link.json"
+    link.symlink_to(real_dir / "m.json")
+    save(MLP(2, [1], seed=3), link)
+    assert link.is_symlink() and link.resolve() == real_dir / "m.json"
+    assert params(load(real_dir / "m.json")) == params(MLP(2, [1], seed=3))
+    assert temporaries(tmp_path) == [] and temporaries(real_dir) == []
+    dangling = tmp_path / "dangling.json"
+    dangling.symlink_to(real_dir / "new.json")
+    save(MLP(2, [1], seed=3), dangling)
+    assert dangling.is_symlink() and load(real_dir / "new.json").nin == 2
