@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 import weakref
 from collections.abc import Callable, Iterable, Iterator
@@ -19,7 +20,10 @@ def _to_float(value: object, op: OpSpec | None = None) -> float:
     if type(value) is float:
         return value
     if isinstance(value, numbers.Real) or _numpy_real(value):  # int, bool, Fraction, numpy's
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # an int too large for a float: inf, as IEEE arithmetic gives
+            return math.inf if value > 0 else -math.inf
     got = f"{type(value).__name__} {_short(value)}"
     if op is None:
         raise TypeError(f"a Scalar holds a real number; got {got}")
