@@ -1,7 +1,11 @@
+import math
 import subprocess
+import sys
+
+import pytest
 
 from mingrad.cli import main
-from mingrad.demo import train_moons
+from mingrad.demo import DEMO_DEPENDENCIES, MissingDemoDependencyError, moons, train_moons
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -33,3 +37,57 @@ def test_demo_reports_a_bad_activation_clearly(tmp_path, capsys):
         main(["demo", "--steps", "1", "--activation", "nope", "-o", str(tmp_path / "x.png")]) == 2
     )
     assert "unknown activation 'nope'" in capsys.readouterr().err
+
+
+def test_an_output_without_a_suffix_is_written_as_png_and_reported_by_its_real_name(
+    tmp_path, capsys
+):
+    name = tmp_path / "boundary"
+    assert main(["demo", "--steps", "2", "-o", str(name)]) == 0
+    written = tmp_path / "boundary.png"
+    assert written.read_bytes().startswith(PNG)
+    assert not name.exists()
+    assert capsys.readouterr().out.splitlines()[-1] == f"wrote {written}"
+
+
+def test_training_stops_at_the_first_step_whose_loss_is_nan():
+    run = train_moons(steps=10, activation="log")
+    assert run.diverged_at == 0
+    assert len(run.losses) == 1 and math.isnan(run.losses[0])
+    assert train_moons(steps=3).diverged_at is None
+
+
+def test_demo_warns_naming_the_step_and_exits_1_when_the_loss_becomes_nan(tmp_path, capsys):
+    out = tmp_path / "moons.png"
+    assert main(["demo", "--activation", "log", "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "warning: the loss became nan at step 1 of 100 (activation 'log')" in err
+    assert not out.exists()
+
+
+def test_demo_help_says_a_nan_loss_exits_1(capsys):
+    with pytest.raises(SystemExit):
+        main(["demo", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "exits 1" in help_text and "nan" in help_text
+
+
+@pytest.mark.parametrize("module", ["sklearn", "matplotlib", "tqdm"])
+def test_demo_without_its_extra_exits_2_with_one_line_saying_how_to_install_it(
+    module, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setitem(sys.modules, module, None)  # `import module` now fails
+    assert main(["demo", "-o", str(tmp_path / "moons.png")]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.splitlines()
+    assert len(lines) == 1
+    assert DEMO_DEPENDENCIES[module] in lines[0]
+    assert 'pip install "mingrad[demo]"' in lines[0]
+    assert not (tmp_path / "moons.png").exists()
+
+
+def test_the_demo_functions_without_the_extra_raise_the_install_hint(monkeypatch):
+    monkeypatch.setitem(sys.modules, "sklearn", None)
+    with pytest.raises(MissingDemoDependencyError, match=r"pip install \"mingrad\[demo\]\""):
+        moons()
