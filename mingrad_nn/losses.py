@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterable, Sequence
 
 from mingrad_core import Scalar
@@ -31,17 +32,54 @@ def mse_loss(predictions: Sequence[Scalar], targets: Sequence[float]) -> Scalar:
 def bce_with_logits(logits: Sequence[Scalar], targets: Sequence[float]) -> Scalar:
     """Mean binary cross-entropy of ``sigmoid(logit)`` against targets in [0, 1].
 
-    Computed as ``max(z, 0) - z*t + log(1 + exp(-|z|))``, choosing the branch by the sign of
-    the logit, so nothing overflows at large logits and the gradient is exact at 0.
+    Computed as ``relu(z) - z*t + log(1 + exp(-|z|))`` with ``-|z|`` written as
+    ``z - 2*relu(z)``: nothing overflows at large logits, the value and the gradient at 0 are
+    exact (relu'(0) = 0 makes d(-|z|)/dz = 1 there), and nothing branches on a value, so the
+    loss can be traced by ``mingrad_jit``.
     """
     total = 0.0
     pairs = _pairs(logits, targets)
     for z, t in pairs:
-        if z.data >= 0:
-            total = total + z - z * t + (1 + (-z).exp()).log()
-        else:
-            total = total - z * t + (1 + z.exp()).log()
+        r = z.relu()
+        total = total + r - z * t + (1 + (z - 2 * r).exp()).log()
     return total * (1.0 / len(pairs))
+
+
+def cross_entropy(logits_rows: Sequence[Sequence[Scalar]], labels: Sequence) -> Scalar:
+    """Mean softmax cross-entropy of rows of logits against their labels.
+
+    A label is a class index (an int: the row's position of the true class) or a row of
+    target probabilities, one per class (a one-hot row for a hard label). Under ``mingrad_jit``
+    pass rows: an index chooses a logit by its value, which a trace cannot follow.
+    Log-sum-exp is computed stably, ``m + log(sum(exp(z - m)))`` with ``m`` the row's maximum
+    built from ops (``max(a, b) = b + relu(a - b)``), so large logits do not overflow.
+    """
+    pairs = _pairs(logits_rows, labels)
+    total = 0.0
+    for row, label in pairs:
+        if not row:
+            raise ValueError("cross_entropy needs at least one logit per row; got an empty row")
+        m = row[0]
+        for z in row[1:]:
+            m = m + (z - m).relu()
+        lse = m + sum((z - m).exp() for z in row).log()
+        total = total + _row_loss(row, label, lse)
+    return total * (1.0 / len(pairs))
+
+
+def _row_loss(row: Sequence[Scalar], label: object, lse: Scalar) -> Scalar:
+    if isinstance(label, Sequence):
+        if len(label) != len(row):
+            raise ValueError(
+                f"a target row needs one probability per class: {len(row)}; got {len(label)}"
+            )
+        return sum(t * (lse - z) for t, z in zip(label, row))
+    if isinstance(label, numbers.Integral) and 0 <= label < len(row):
+        return lse - row[int(label)]
+    raise ValueError(
+        f"a label is a class index in 0..{len(row) - 1} or a row of {len(row)} target "
+        f"probabilities (under jit, pass rows); got {type(label).__name__} {label!r}"
+    )
 
 
 def l2(parameters: Iterable[Scalar], alpha: float) -> Scalar:

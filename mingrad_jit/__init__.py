@@ -1,0 +1,33 @@
+"""Scalar code, array speed: trace a function once, replay it as numpy array code.
+
+``@jit`` wraps a function written exactly as for eager mode (Scalars, registered ops, modules).
+
+- What is traced: the first call for each argument structure (the nesting and lengths of its
+  arguments) runs the function eagerly on stand-ins for its numbers and records the graph
+  its outputs depend on. ``plan`` folds ``sum()`` chains into n-ary sums, levels and groups
+  the nodes (one numpy call per group of same-op nodes of a level; ``linear`` layers as matrix
+  products); ``replay`` runs the groups, or generated straight-line code for deep, narrow graphs.
+- What is fed on every call: every number in the arguments, including numbers mixed into
+  expressions as constants (labels in ``-y * score``), and the current ``.data`` of every
+  parameter (a leaf Scalar made outside the function that the outputs depend on). Constants
+  written in the function itself (``1.0 / len(xs)``) are kept.
+- What comes back: ``Result`` objects (``.data``, ``.backward()``) in the structure returned;
+  ``backward()`` adds into the parameters' ``.grad`` exactly as eager ``backward()`` does.
+- What is refused: reading a value while tracing (``s.data``, ``float(s)``, ``if``/comparisons/
+  ``int()`` on an argument's number) raises ``TracedValueError`` naming the line, since a
+  replay would follow the branch the trace saw whatever the new values. Compute with ops
+  (``x.relu()``, ``b + (a - b).relu()`` for a maximum) instead.
+
+Replays equal eager results to within rounding (sums and matrix products may add in another
+order); IEEE special values propagate as in eager mode. Ops without array forms are looped over
+their scalar forms.
+"""
+
+# fmt: off
+from .function import JitFunction, Result, StaleResultError, TraceInfo, jit
+from .trace import JitArgumentError, JitOutputError, TracedNumber, TracedValueError
+
+__all__ = [
+    "JitArgumentError", "JitFunction", "JitOutputError", "Result", "StaleResultError",
+    "TraceInfo", "TracedNumber", "TracedValueError", "jit",
+]

@@ -1,0 +1,180 @@
+"""``jit``: a function's traces cached by argument structure, and the results of a replay."""
+
+from __future__ import annotations
+
+import functools
+import gc
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .plan import Plan, build
+from .replay import LevelReplay, StraightReplay, make_replay
+from .trace import JitArgumentError, Tracer, flatten_arguments
+
+
+class StaleResultError(RuntimeError):
+    """``backward()`` on a result whose replay was overwritten by a later call."""
+
+
+@dataclass
+class TraceInfo:
+    """One cached trace: its size and shape, the chosen strategy, and what it cost once."""
+
+    key: tuple
+    nodes: int
+    groups: int
+    levels: int
+    folded: int
+    strategy: str
+    trace_seconds: float
+    plan_seconds: float
+
+
+class _Entry:
+    __slots__ = ("plan", "replay", "outputs", "generation", "info")
+
+    def __init__(self, plan: Plan, replay, outputs: Any, info: TraceInfo) -> None:
+        self.plan, self.replay, self.outputs, self.info = plan, replay, outputs, info
+        self.generation = 0
+
+
+class Result:
+    """A Scalar computed by a replay: its value, and ``backward()`` through the trace.
+
+    ``backward()`` adds into the ``.grad`` of every parameter this result depends on, exactly
+    as eager ``backward()`` does on leaves. Call it before calling the jitted function again
+    with arguments of the same structure: that call reuses (and overwrites) the buffers.
+    """
+
+    __slots__ = ("data", "_entry", "_slot", "_generation")
+
+    def __init__(self, data: float, entry: _Entry, slot: int) -> None:
+        self.data = data
+        self._entry, self._slot, self._generation = entry, slot, entry.generation
+
+    def backward(self, gradient: float = 1.0) -> None:
+        """Backpropagate from this result into the parameters' ``.grad`` (they accumulate)."""
+        entry = self._entry
+        if entry.generation != self._generation:
+            raise StaleResultError(
+                "backward() on a result of an earlier call: the jitted function has been "
+                "called again with arguments of the same structure since, which replaced "
+                "this call's values; call backward() before the next call"
+            )
+        entry.replay.backward(self._slot, float(gradient))
+
+    def __float__(self) -> float:
+        return self.data
+
+    def __repr__(self) -> str:
+        return f"Result(data={self.data!r})"
+
+
+class JitFunction:
+    """A function traced once per argument structure and replayed as array code.
+
+    ``traces`` counts the calls that traced (a new structure: nesting and lengths);
+    ``replays`` the calls that reused a trace.
+    """
+
+    def __init__(self, fn: Callable, strategy: str = "auto") -> None:
+        if not callable(fn):
+            raise TypeError(f"jit() takes a function; got {type(fn).__name__} {fn!r}")
+        if strategy not in ("auto", "levels", "code"):
+            raise ValueError(f"strategy is 'auto', 'levels' or 'code'; got {strategy!r}")
+        functools.update_wrapper(self, fn)
+        self.fn = fn
+        self.strategy = strategy
+        self.traces = 0
+        self.replays = 0
+        self._cache: dict[tuple, _Entry] = {}
+
+    @property
+    def name(self) -> str:
+        return getattr(self.fn, "__qualname__", repr(self.fn))
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if Tracer.active is not None:  # called while tracing another function: inline it
+            return self.fn(*args, **kwargs)
+        if kwargs:
+            raise JitArgumentError(
+                f"jitted {self.name}() takes positional arguments only; got keyword "
+                f"argument(s) {', '.join(sorted(kwargs))}"
+            )
+        key, values = flatten_arguments(args, self.name)
+        entry = self._cache.get(key)
+        if entry is None:
+            entry = self._cache[key] = self._trace(key, args, values)
+            self.traces += 1
+        else:
+            self.replays += 1
+        entry.replay.forward(values)
+        entry.generation += 1
+        return self._results(entry)
+
+    def _trace(self, key: tuple, args: tuple, values: np.ndarray) -> _Entry:
+        # The cyclic garbage collector would scan every node of the growing graph again and
+        # again, and nothing here makes cycles: pause it while recording and planning.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            start = time.perf_counter()
+            recorded = Tracer(self.name).run(self.fn, args, values)
+            middle = time.perf_counter()
+            plan = build(recorded)
+            replay = make_replay(plan, self.strategy)
+            end = time.perf_counter()
+        finally:
+            if collecting:
+                gc.enable()
+        info = TraceInfo(
+            key=key,
+            nodes=plan.nodes,
+            groups=len(plan.groups),
+            levels=plan.levels,
+            folded=plan.folded,
+            strategy=replay.strategy,
+            trace_seconds=middle - start,
+            plan_seconds=end - middle,
+        )
+        return _Entry(plan, replay, recorded.outputs, info)
+
+    def _results(self, entry: _Entry) -> Any:
+        slots = entry.plan.outputs
+        replay: LevelReplay | StraightReplay = entry.replay
+        if isinstance(replay, LevelReplay):
+            data = replay.vals[slots].tolist()
+        else:
+            data = [replay.vals[s] for s in slots]
+        results = [Result(d, entry, s) for d, s in zip(data, slots)]
+        return _fill(entry.outputs, results)
+
+    def info(self) -> list[TraceInfo]:
+        """One ``TraceInfo`` per cached trace, in the order they were made."""
+        return [entry.info for entry in self._cache.values()]
+
+    def clear(self) -> None:
+        """Forget every trace (the next call traces again); the counts are kept."""
+        self._cache.clear()
+
+
+def _fill(structure: Any, results: list[Result]) -> Any:
+    if isinstance(structure, int):
+        return results[structure]
+    return type(structure)(_fill(item, results) for item in structure)
+
+
+def jit(fn: Callable | None = None, *, strategy: str = "auto") -> Any:
+    """Trace ``fn`` once per argument structure and replay it as numpy code.
+
+    Use as ``@jit`` or ``@jit(strategy="levels")``. ``strategy``: ``"levels"`` (a numpy call
+    per group of same-op nodes of a level), ``"code"`` (generated straight-line Python, for
+    deep, narrow graphs) or ``"auto"`` (whichever the graph's shape makes faster).
+    """
+    if fn is None:
+        return functools.partial(jit, strategy=strategy)
+    return JitFunction(fn, strategy)

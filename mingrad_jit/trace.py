@@ -1,0 +1,313 @@
+"""Recording: run a function once on stand-ins for its arguments, and keep the graph it builds.
+
+Every number in the arguments becomes a ``TracedNumber`` that knows its slot (its position in
+the flattened arguments). Arithmetic on one gives a Scalar whose leaf is tied to that slot, so
+labels mixed into expressions are fed anew on every replay; reading a value (``.data``,
+``float()``, a comparison, ``bool()``, ``int()``) raises ``TracedValueError`` naming the line.
+"""
+
+from __future__ import annotations
+
+import linecache
+import numbers
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from mingrad_core import Scalar, watch_values
+
+# Frames of these packages are the machinery; the error names the first frame outside them.
+_MACHINERY = ("mingrad_core", "mingrad_jit")
+
+
+class TracedValueError(TypeError):
+    """A function traced by ``jit`` read a value, so its replays could follow the wrong branch."""
+
+
+class JitArgumentError(TypeError):
+    """A jitted function was called with arguments other than (nested) lists of numbers."""
+
+
+class JitOutputError(TypeError):
+    """A jitted function returned something other than Scalars in (nested) tuples or lists."""
+
+
+def _user_line() -> str:
+    """``file:line in function: `source``` for the innermost frame outside the machinery."""
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_globals.get("__name__", "").startswith(_MACHINERY):
+        frame = frame.f_back
+    if frame is None:
+        return "an unknown line"
+    source = linecache.getline(frame.f_code.co_filename, frame.f_lineno).strip()
+    where = f"{frame.f_code.co_filename}:{frame.f_lineno}, in {frame.f_code.co_name}"
+    return f"{where}: `{source}`" if source else where
+
+
+def refuse(what: str, function: str) -> TracedValueError:
+    """The error for a value read while tracing ``function``, naming the user's line."""
+    return TracedValueError(
+        f"{_user_line()}\n{what} while jit traces {function}(). A trace records the graph once "
+        "and replays it on new numbers, so it cannot follow a branch or a conversion that "
+        "depends on a value. Compute with ops instead (e.g. x.relu() for max(x, 0), "
+        "b + (a - b).relu() for max(a, b)), move the test out of the jitted function, "
+        "or call the function without jit."
+    )
+
+
+class TracedNumber:
+    """A number from a jitted function's arguments, standing in for it while tracing.
+
+    Arithmetic turns it into a Scalar constant tied to its slot; reading its value is refused.
+    """
+
+    __slots__ = ("slot", "_value", "_tracer", "_node")
+
+    def __init__(self, slot: int, value: float, tracer: Tracer) -> None:
+        self.slot = slot
+        self._value = value
+        self._tracer = tracer
+        self._node: Scalar | None = None
+
+    def _scalar(self) -> Scalar:
+        if self._node is None:
+            node = Scalar(self)  # the tracer's on_leaf ties the node to self.slot
+            node.grad = None  # a number mixed into an expression is a constant
+            self._node = node
+        return self._node
+
+    def __repr__(self) -> str:
+        return f"TracedNumber(slot={self.slot})"
+
+    def _refuse(self, what: str):
+        raise refuse(f"{what} an argument (a number fed anew on every call)", self._tracer.name)
+
+    def __add__(self, other):
+        return self._scalar() + other
+
+    def __radd__(self, other):
+        return other + self._scalar()
+
+    def __sub__(self, other):
+        return self._scalar() - other
+
+    def __rsub__(self, other):
+        return other - self._scalar()
+
+    def __mul__(self, other):
+        return self._scalar() * other
+
+    def __rmul__(self, other):
+        return other * self._scalar()
+
+    def __truediv__(self, other):
+        return self._scalar() / other
+
+    def __rtruediv__(self, other):
+        return other / self._scalar()
+
+    def __pow__(self, other):
+        return self._scalar() ** other
+
+    def __rpow__(self, other):
+        return other ** self._scalar()
+
+    def __neg__(self):
+        return -self._scalar()
+
+    def __pos__(self):
+        return self
+
+    def __float__(self):
+        self._refuse("float() of")
+
+    def __int__(self):
+        self._refuse("int() of")
+
+    def __index__(self):
+        self._refuse("using as an index or int")
+
+    def __bool__(self):
+        self._refuse("bool() of (an if or while on)")
+
+    def __abs__(self):
+        self._refuse("abs() of")
+
+    def __round__(self, ndigits=None):
+        self._refuse("round() of")
+
+    def __trunc__(self):
+        self._refuse("math.trunc() of")
+
+    def __floor__(self):
+        self._refuse("math.floor() of")
+
+    def __ceil__(self):
+        self._refuse("math.ceil() of")
+
+    def __hash__(self):
+        self._refuse("hashing (a dict key or set member)")
+
+    def __format__(self, spec):
+        self._refuse("formatting")
+
+    def _compare(self, other):
+        self._refuse("comparing")
+
+    __lt__ = __le__ = __gt__ = __ge__ = __eq__ = __ne__ = _compare
+
+
+numbers.Real.register(TracedNumber)  # so Scalar arithmetic accepts it as a number
+
+
+@dataclass
+class Trace:
+    """What one traced call recorded.
+
+    ``outputs`` mirrors the returned structure with Scalars at its leaves; ``slots`` maps the id
+    of each leaf made from an argument to its slot; ``created`` holds the ids of every leaf or
+    constant made while tracing (the others the outputs reach are parameters); ``keep`` keeps
+    those nodes alive so their ids stay unique.
+    """
+
+    outputs: Any
+    roots: list[Scalar]
+    slots: dict[int, int]
+    created: set[int]
+    keep: list[Scalar]
+
+
+class Tracer:
+    """Runs a function once on ``TracedNumber`` arguments, watching every value read."""
+
+    active: Tracer | None = None  # the tracer running now, if any
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.slots: dict[int, int] = {}
+        self.created: set[int] = set()
+        self.keep: list[Scalar] = []
+
+    def _on_read(self, node: Scalar) -> None:
+        raise refuse("reading the value of a Scalar (.data, float())", self.name)
+
+    def _on_leaf(self, node: Scalar, value: object) -> float:
+        self.created.add(id(node))
+        self.keep.append(node)
+        if isinstance(value, TracedNumber):
+            self.slots[id(node)] = value.slot
+            return value._value
+        node.data = value  # the core's own check and conversion of the number
+        return node._data
+
+    def run(self, fn: Callable, args: tuple, values: np.ndarray) -> Trace:
+        """Call ``fn`` on ``args`` with its numbers replaced by ``TracedNumber``; keep the graph."""
+        flat = iter(range(len(values)))
+        stand_ins = _rebuild(args, lambda: self._number(next(flat), values))
+        Tracer.active = self
+        try:
+            with watch_values(self._on_read, self._on_leaf):
+                result = fn(*stand_ins)
+        finally:
+            Tracer.active = None
+        roots: list[Scalar] = []
+        outputs = _collect_outputs(result, roots, self.name)
+        return Trace(outputs, roots, self.slots, self.created, self.keep)
+
+    def _number(self, slot: int, values: np.ndarray) -> TracedNumber:
+        return TracedNumber(slot, float(values[slot]), self)
+
+
+def _rebuild(value: Any, make: Callable[[], TracedNumber]) -> Any:
+    """``value`` with every number replaced by ``make()``, in depth-first order."""
+    if isinstance(value, (list, tuple)):
+        return type(value)(_rebuild(v, make) for v in value)
+    if isinstance(value, np.ndarray):
+        return _rebuild(value.tolist(), make)
+    return make()
+
+
+def _collect_outputs(value: Any, roots: list[Scalar], name: str) -> Any:
+    """Check the returned structure; list its Scalars in ``roots``; leaves become indices."""
+    if isinstance(value, Scalar):
+        roots.append(value)
+        return len(roots) - 1
+    if isinstance(value, (list, tuple)):
+        return type(value)(_collect_outputs(v, roots, name) for v in value)
+    raise JitOutputError(
+        f"{name}() returned {type(value).__name__} {_short(value)} under jit; expected a "
+        "Scalar or a (nested) tuple or list of Scalars (a number that depends on no Scalar "
+        "cannot be replayed: compute it outside the jitted function)"
+    )
+
+
+def flatten_arguments(args: tuple, name: str) -> tuple[tuple, np.ndarray]:
+    """The arguments' structure (the cache key) and their numbers, flattened depth first."""
+    key = []
+    parts = []
+    for position, arg in enumerate(args):
+        if isinstance(arg, (list, tuple, np.ndarray)):
+            try:
+                array = np.asarray(arg)
+            except ValueError:  # ragged
+                array = np.empty(0, dtype=object)
+            if array.dtype.kind in "biuf":
+                key.append((type(arg).__name__, array.shape))
+                parts.append(array.astype(np.float64, copy=False).ravel())
+                continue
+            structure, numbers_ = _flatten_ragged(arg, position, name)
+            key.append(structure)
+            parts.append(np.asarray(numbers_, dtype=np.float64))
+        elif _is_number(arg):
+            key.append("number")
+            parts.append(np.asarray([float(arg)]))
+        else:
+            raise _bad_argument(arg, position, name)
+    values = np.concatenate(parts) if parts else np.zeros(0)
+    return tuple(key), values
+
+
+def _is_number(value: object) -> bool:
+    if isinstance(value, (Scalar, TracedNumber)):
+        return False
+    if isinstance(value, numbers.Real):
+        return True
+    dtype = getattr(value, "dtype", None)
+    return getattr(value, "shape", None) == () and getattr(dtype, "kind", "") in "biuf"
+
+
+def _flatten_ragged(value: Any, position: int, name: str) -> tuple[Any, list[float]]:
+    out: list[float] = []
+
+    def walk(v: Any) -> Any:
+        if isinstance(v, (list, tuple)):
+            return (type(v).__name__, tuple(walk(item) for item in v))
+        if isinstance(v, np.ndarray):
+            return walk(v.tolist())
+        if _is_number(v):
+            out.append(float(v))
+            return "number"
+        raise _bad_argument(v, position, name)
+
+    return walk(value), out
+
+
+def _bad_argument(value: object, position: int, name: str) -> JitArgumentError:
+    hint = (
+        " (a Scalar argument would be read as a number: make it a parameter the function "
+        "uses, or pass its .data)"
+        if isinstance(value, Scalar)
+        else ""
+    )
+    return JitArgumentError(
+        f"argument {position + 1} of jitted {name}() holds {type(value).__name__} "
+        f"{_short(value)}; expected numbers or (nested) lists/tuples of numbers{hint}"
+    )
+
+
+def _short(value: object, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}..."
