@@ -8,27 +8,54 @@ import time
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from .demo import plot, require_demo_dependencies, train_digits, train_moons
+
+    require_demo_dependencies()
     from tqdm import tqdm
 
-    from .demo import plot, train_moons
-
+    digits = args.dataset == "digits"
+    use_jit = digits if args.jit is None else args.jit
+    steps = args.steps if args.steps is not None else 300 if digits else 100
+    if use_jit:
+        try:
+            import mingrad_jit  # noqa: F401
+        except ImportError as exc:
+            raise RuntimeError(
+                f'--jit needs numpy ({exc}); install the jit extra: pip install "mingrad[jit]"'
+            ) from None
     start = time.perf_counter()
-    with tqdm(total=args.steps, desc="training", unit="step", file=sys.stderr) as bar:
+    with tqdm(total=steps, desc="training", unit="step", file=sys.stderr) as bar:
 
         def on_step(k: int, loss: float, accuracy: float) -> None:
             bar.set_postfix(loss=f"{loss:.4f}", accuracy=f"{accuracy:.0%}", refresh=False)
             bar.update()
 
-        run = train_moons(
-            steps=args.steps, seed=args.seed, activation=args.activation, on_step=on_step
+        train = train_digits if digits else train_moons
+        run = train(
+            steps=steps,
+            seed=args.seed,
+            activation=args.activation,
+            on_step=on_step,
+            use_jit=use_jit,
         )
     seconds = time.perf_counter() - start
-    plot(run, args.output)
     print(
-        f"{args.steps} steps in {seconds:.1f} s: loss {run.losses[-1]:.4f}, "
+        f"{len(run.losses)} steps in {seconds:.1f} s: loss {run.losses[-1]:.4f}, "
         f"training accuracy {run.accuracies[-1]:.0%} ({len(run.y)} samples, "
-        f"{len(run.model.parameters())} parameters)\nwrote {args.output}"
+        f"{len(run.model.parameters())} parameters)"
     )
+    if run.diverged_at is not None:
+        print(
+            f"mingrad demo: warning: the loss became {run.losses[-1]} at step "
+            f"{run.diverged_at + 1} of {steps} (activation {args.activation!r}); "
+            "training stopped and no picture was written",
+            file=sys.stderr,
+        )
+        return 1
+    if digits:
+        print("(digits has 64 inputs: no decision boundary to draw, no picture written)")
+        return 0
+    print(f"wrote {plot(run, args.output)}")
     return 0
 
 
@@ -47,7 +74,7 @@ def _seed_example():
 def _graph(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from mingrad_viz import draw_graph
+    from mingrad_viz import backprop_player, draw_graph
 
     from .expression import evaluate
 
@@ -64,11 +91,20 @@ def _graph(args: argparse.Namespace) -> int:
             if not sep or not name.strip().isidentifier():
                 raise ValueError(f"expected NAME=NUMBER, such as x=1.5; got {item!r}")
         root = evaluate(args.expression, values)
+    if args.animate:
+        out = Path(args.output or "backprop.html")
+        limit = 300 if args.max_nodes is None else args.max_nodes
+        player = backprop_player(root, rankdir=args.rankdir, max_nodes=limit)
+        player.save(out)
+        print(f"wrote {out}: {len(player.steps)} steps; open it in a browser")
+        return 0
     if not args.no_backward:
         root.backward()
-    out = Path(args.output)
+    out = Path(args.output or "graph.svg")
     fmt = out.suffix.lstrip(".").lower() or "svg"
-    out.write_bytes(draw_graph(root, rankdir=args.rankdir, max_nodes=args.max_nodes).pipe(fmt))
+    limit = 2000 if args.max_nodes is None else args.max_nodes
+    graph = draw_graph(root, rankdir=args.rankdir, max_nodes=limit, composites=args.composites)
+    out.write_bytes(graph.pipe(fmt))
     print(f"wrote {out}: {root!r}")
     return 0
 
@@ -80,11 +116,9 @@ def _table(rows: list[list[str]]) -> str:
     )
 
 
-def _provider(name: str) -> str:
-    from mingrad_core import origin_of
+def _provider(origin) -> str:
     from mingrad_core.registry import BUILTIN_DISTRIBUTION
 
-    origin = origin_of(name)
     if origin.distribution is None:
         return f"{origin.plugin} (registered in code)"
     release = f"({origin.distribution} {origin.version})"
@@ -93,51 +127,103 @@ def _provider(name: str) -> str:
     return f"{origin.plugin} {release}"
 
 
-def _ops(args: argparse.Namespace) -> int:
-    from mingrad_core import failures, ops
+def _array_forms(spec) -> str:
+    """How mingrad_jit runs the op: by its array forms, by looping its scalar ones, or (a
+    composite) by the ops it is built from."""
+    if spec.gradient is None:
+        return "composite"
+    if spec.array_forward is None and spec.array_gradient is None:
+        return "looped"
+    if spec.array_forward is None or spec.array_gradient is None:
+        return "forward only" if spec.array_gradient is None else "gradient only"
+    return "yes"
 
-    rows = [["op", "arity", "symbol", "operator", "provided by"]]
-    for name, spec in sorted(ops().items()):
+
+def _array_check(spec, report) -> str:
+    """The ``mingrad check`` cell for an op's array forms, from its ``check_array_forms`` report."""
+    if report is None:
+        return "unchecked"
+    if not report.ok:
+        return "FAILED"
+    if _array_forms(spec) in ("composite", "looped"):
+        return _array_forms(spec)
+    return "bitwise" if max(report.errors) == 0 else f"{max(report.errors):g} ulps"
+
+
+def _ops(args: argparse.Namespace) -> int:
+    from mingrad_core import PluginError, failures, ops, origin_of
+
+    try:
+        listing, broken, error = ops(), failures(), None
+        origins = {name: origin_of(name) for name in listing}
+    except PluginError as exc:  # strict mode: list what loaded and what failed, then fail
+        listing, broken, error, origins = exc.ops, exc.failures, exc, exc.origins
+    rows = [["op", "arity", "symbol", "operator", "array forms", "provided by"]]
+    for name, spec in sorted(listing.items()):
         rows.append(
             [
                 name,
                 f"{spec.arity}{'+' if spec.variadic else ''}",
                 spec.label,
                 spec.operator or "",
-                _provider(name),
+                _array_forms(spec),
+                _provider(origins[name]),
             ]
         )
     print(_table(rows))
-    broken = failures()
     if broken:
         print("\nplugins that failed to load:")
         for failure in broken:
             print(f"  {failure.origin}: {failure.error}")
+    if error is not None:
+        print(f"mingrad ops: error: {error}", file=sys.stderr)
+        return 2
     return 0
 
 
 def _check(args: argparse.Namespace) -> int:
     from mingrad_core import check_op, get_op, ops
 
+    try:
+        from mingrad_jit.arrays import check_array_forms
+    except ModuleNotFoundError as exc:
+        if exc.name != "numpy":
+            raise
+        check_array_forms = None  # array forms are checked when the jit extra is installed
+
+    if args.samples < 1:
+        raise ValueError(f"--samples must be at least 1; got {args.samples}")
     names = args.ops or sorted(ops())
     specs = [get_op(name) for name in names]  # unknown names fail before any checking
-    rows = [["op", "1st order", "2nd order", "result"]]
+    rows = [["op", "1st order", "2nd order", "array forms", "result"]]
     failed = []
     for spec in specs:
         report = check_op(spec, samples=args.samples, seed=args.seed)
+        arrays = None
+        if check_array_forms is not None:
+            arrays = check_array_forms(spec, samples=args.samples, seed=args.seed)
+        messages = [r.message for r in (report, arrays) if r is not None and not r.ok]
         rows.append(
-            [spec.name, *(f"{e:.2g}" for e in report.errors), "ok" if report.ok else "FAILED"]
+            [
+                spec.name,
+                *(f"{e:.2g}" for e in report.errors),
+                _array_check(spec, arrays),
+                "FAILED" if messages else "ok",
+            ]
         )
-        if not report.ok:
-            failed.append(report.message)
+        failed.extend(messages)
     print(_table(rows))
     print(
         "\n(worst error at random points of each op's domain, as a fraction of the tolerance: "
-        "above 1 fails)"
+        "above 1 fails;\narray forms: the worst difference from the scalar forms at random and "
+        "edge points, in ulps)"
     )
+    if check_array_forms is None:
+        print('array forms unchecked: they need numpy (pip install "mingrad[jit]")')
     for message in failed:
         print(f"FAILED {message}")
-    print(f"{len(specs) - len(failed)} passed, {len(failed)} failed")
+    bad = sum(1 for row in rows[1:] if row[-1] == "FAILED")
+    print(f"{len(specs) - bad} passed, {bad} failed")
     return 1 if failed else 0
 
 
@@ -151,17 +237,44 @@ def build_parser() -> argparse.ArgumentParser:
         help="train an MLP on the two-moons data set and draw its decision boundary",
         description="Train MLP(2, [16, 16, 1]) on make_moons(n_samples=100, noise=0.1) with "
         "hinge loss + 1e-4 L2 and full-batch SGD, the learning rate decaying from 1.0 to 0.1; "
-        "then write a PNG of the decision boundary and the loss curve.",
+        "then write a PNG of the decision boundary and the loss curve. If the loss becomes nan "
+        "or infinite (e.g. --activation log), training stops with a warning naming the step, "
+        'and the command exits 1. Needs the demo extra: pip install "mingrad[demo]".',
     )
-    demo.add_argument("--steps", type=int, default=100, help="SGD steps (default: 100)")
+    demo.add_argument(
+        "--dataset",
+        choices=["moons", "digits"],
+        default="moons",
+        help="moons (default): the seed's experiment above, and a picture; digits: "
+        "scikit-learn's 1,797 8x8 digits, MLP 64-32-10, softmax cross-entropy, full-batch SGD "
+        "(lr 0.5) until 97%% training accuracy, no picture",
+    )
+    demo.add_argument(
+        "--jit",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="trace the loss once and replay it as numpy code (same results, faster; needs "
+        "the jit extra). Default: off for moons, on for digits (eager digits takes seconds "
+        "per step)",
+    )
+    demo.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="SGD steps (default: 100 for moons; at most 300 for digits, which stops at 97%%)",
+    )
     demo.add_argument("--seed", type=int, default=0, help="seed for data and weights (default: 0)")
     demo.add_argument(
         "--activation",
         default="relu",
-        help="any registered one-input op, e.g. relu, tanh (default: relu)",
+        help="any registered one-input op, e.g. relu, tanh (default: relu); one that makes "
+        "the loss nan stops training, with exit status 1",
     )
     demo.add_argument(
-        "--output", "-o", default="moons.png", help="where to write the PNG (default: moons.png)"
+        "--output",
+        "-o",
+        default="moons.png",
+        help="where to write the PNG; without a suffix, .png is added (default: moons.png)",
     )
     demo.set_defaults(run=_demo)
 
@@ -181,8 +294,8 @@ def build_parser() -> argparse.ArgumentParser:
     graph.add_argument(
         "--output",
         "-o",
-        default="graph.svg",
-        help="the file to write; its suffix picks the format: svg, png, pdf (default: graph.svg)",
+        help="the file to write; its suffix picks the format: svg, png, pdf (default: graph.svg; "
+        "with --animate, an HTML page: backprop.html)",
     )
     graph.add_argument(
         "--rankdir",
@@ -191,10 +304,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="direction of the layout: BT draws inputs at the bottom (default), LR on the left",
     )
     graph.add_argument(
-        "--max-nodes", type=int, default=2000, help="refuse larger graphs (default: 2000)"
+        "--max-nodes",
+        type=int,
+        help="refuse larger graphs (default: 2000; with --animate, 300)",
     )
     graph.add_argument(
-        "--no-backward", action="store_true", help="draw without computing gradients"
+        "--no-backward",
+        action="store_true",
+        help="draw without computing gradients (they show as not computed yet)",
+    )
+    graph.add_argument(
+        "--composites",
+        default="box",
+        choices=["box", "collapse"],
+        help="draw a composite op (- / or a plugin's) as its ops in a labeled box (default), "
+        "or collapse it to one op",
+    )
+    graph.add_argument(
+        "--animate",
+        action="store_true",
+        help="write the backprop player instead: an HTML page that steps through the forward "
+        "and backward pass (open it in a browser; it needs no network)",
     )
     graph.set_defaults(run=_graph)
 
@@ -212,10 +342,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="check ops' first and second derivatives against finite differences",
         description="Run the gradient checker on every registered op, or on the ops named: "
         "first and second derivatives against float64 central differences at random points "
-        "of each op's domain. Exits 1 if any op fails.",
+        "of each op's domain; and its array forms (used by jit) against its scalar forms at "
+        "random and edge points. Exits 1 if any op fails.",
     )
     check.add_argument("ops", nargs="*", metavar="OP", help="ops to check (default: all)")
-    check.add_argument("--samples", type=int, default=20, help="points per op (default: 20)")
+    check.add_argument(
+        "--samples", type=int, default=20, help="points per op, at least 1 (default: 20)"
+    )
     check.add_argument("--seed", type=int, default=0, help="seed for the points (default: 0)")
     check.set_defaults(run=_check)
     return parser

@@ -36,13 +36,23 @@ def test_ops_lists_every_op_with_arity_symbol_and_provider(capsys):
     register_op(name="cube", arity=1, forward=lambda x: x**3, gradient=lambda x, out: (3 * x * x,))
     assert main(["ops"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split() == ["op", "arity", "symbol", "operator", "provided", "by"]
+    assert lines[0].split() == [
+        "op",
+        "arity",
+        "symbol",
+        "operator",
+        "array",
+        "forms",
+        "provided",
+        "by",
+    ]
     row = {line.split()[0]: line.split() for line in lines[1:] if line.strip()}
-    assert row["add"][1:4] == ["2", "+", "+"]
-    assert " ".join(row["add"][4:]).startswith("built-in (mingrad ")
-    assert row["gelu"][1:3] == ["1", "GELU"]
-    assert " ".join(row["gelu"][3:]) == "activations (mingrad-activations 0.1.0)"
-    assert "(registered in code)" in " ".join(row["cube"])
+    assert row["add"][1:5] == ["2", "+", "+", "yes"]
+    assert " ".join(row["add"][5:]).startswith("built-in (mingrad ")
+    assert row["gelu"][1:4] == ["1", "GELU", "yes"]
+    assert " ".join(row["gelu"][4:]) == "activations (mingrad-activations 0.1.0)"
+    assert row["cube"][3] == "looped" and "(registered in code)" in " ".join(row["cube"])
+    assert row["sub"][4] == "composite"
 
 
 @pytest.mark.parametrize(
@@ -98,3 +108,118 @@ def test_check_refuses_unknown_ops(capsys):
 def test_the_installed_command_runs_ops():
     result = subprocess.run(["mingrad", "ops"], capture_output=True, text=True, check=True)
     assert "activations (mingrad-activations 0.1.0)" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "expression, message",
+    [
+        ("tanh(x, x)", "op 'tanh' takes 1 input(s); got 2"),
+        ("add()", "op 'add' takes 2 input(s); got 0"),
+        ("nosuch(x)", "unknown op 'nosuch'"),
+        ("y * 2", "'y' has no value"),
+        ("0" + "-" * 3000 + "x", "too deeply nested"),
+        ("+".join(["x"] * 3000), "too deeply nested"),
+        ("(" * 3000 + "x" + ")" * 3000, "cannot parse expression"),
+    ],
+)
+def test_graph_reports_a_bad_expression_in_one_line(expression, message, capsys, tmp_path):
+    out = tmp_path / "g.svg"
+    assert main(["graph", expression, "x=1", "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("mingrad graph: error: ")
+    assert message in err and len(err) < 1000
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "expression, value",
+    [("1/0", "inf"), ("0**-1", "inf"), ("(-2)**0.5", "nan"), ("10**400", "inf"), ("x/0", "inf")],
+)
+def test_graph_evaluates_numbers_under_the_ieee_policy(expression, value, capsys, tmp_path):
+    out = tmp_path / "g.svg"
+    assert main(["graph", expression, "x=1", "-o", str(out), "--no-backward"]) == 0
+    assert f"Scalar(data={value}" in capsys.readouterr().out
+    assert out.exists()
+
+
+def test_graph_evaluates_a_999_term_sum_without_recursion(capsys, tmp_path):
+    # evaluated and backpropagated in full; refused only by the drawing's size limit
+    out = tmp_path / "g.svg"
+    argv = ["graph", "+".join(["x"] * 999), "x=1", "-o", str(out), "--max-nodes", "500"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "more than 500 Scalars" in err
+
+
+def test_graph_finishes_a_tower_of_powers_at_once(tmp_path):
+    out = tmp_path / "g.svg"
+    result = subprocess.run(
+        ["mingrad", "graph", "2**10**10", "-o", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Scalar(data=inf" in result.stdout
+
+
+def test_graph_animate_writes_the_backprop_player(capsys, tmp_path):
+    out = tmp_path / "player.html"
+    assert main(["graph", "x*x + gelu(x)", "x=0.5", "--animate", "-o", str(out)]) == 0
+    page = out.read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>") and "<svg" in page and "GELU" in page
+    # forward: x, x*x, gelu(x), the sum; then the seed, 3 backward steps, and the summary
+    assert capsys.readouterr().out == f"wrote {out}: 9 steps; open it in a browser\n"
+
+
+def test_graph_animate_refuses_a_graph_over_its_limit_in_one_line(capsys, tmp_path):
+    out = tmp_path / "player.html"
+    assert main(["graph", "--animate", "--max-nodes", "5", "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "more than 5 Scalars" in err and not out.exists()
+
+
+WRONG_TERM_COUNT = """
+import math
+from mingrad_core import hookimpl
+
+@hookimpl
+def mingrad_register_ops(register):
+    register(name="twoterms", arity=1, forward=math.exp, gradient=lambda x, out: (out, out))
+"""
+
+
+def test_check_reports_every_op_when_one_gradient_is_malformed(install_plugin, capsys):
+    install_plugin("mingrad-twoterms", {"twoterms": WRONG_TERM_COUNT})
+    assert main(["check", "--samples", "2"]) == 1
+    out = capsys.readouterr().out
+    rows = {line.split()[0]: line.split() for line in out.splitlines() if line.strip()}
+    assert rows["twoterms"][-1] == "FAILED" and rows["twoterms"][1:3] == ["inf", "inf"]
+    assert all(rows[name][-1] == "ok" for name in ("add", "tanh", "gelu"))
+    assert "FAILED op 'twoterms': at x=[" in out and "2 term(s)" in out
+    assert f"{len(mingrad_core.ops()) - 1} passed, 1 failed" in out
+
+
+@pytest.mark.parametrize("samples", ["0", "-3"])
+def test_check_refuses_to_check_nothing(capsys, samples):
+    assert main(["check", "--samples", samples]) == 2
+    captured = capsys.readouterr()
+    assert captured.err == f"mingrad check: error: --samples must be at least 1; got {samples}\n"
+    assert captured.out == ""
+
+
+def test_ops_in_strict_mode_lists_what_loaded_and_every_failure(
+    install_plugin, capsys, monkeypatch
+):
+    install_plugin("mingrad-faulty", {"boom": "raise ImportError('no numpyy')", "dup": DUPLICATE})
+    monkeypatch.setenv("MINGRAD_STRICT_PLUGINS", "yes")
+    assert main(["ops"]) == 2
+    captured = capsys.readouterr()
+    rows = {line.split()[0]: line for line in captured.out.splitlines() if line.strip()}
+    assert (
+        "built-in (mingrad " in rows["relu"] and "activations (mingrad-activations" in rows["gelu"]
+    )
+    failed = captured.out.split("plugins that failed to load:")[1]
+    assert "plugin 'boom'" in failed and "ImportError: no numpyy" in failed
+    assert "plugin 'dup'" in failed and "'relu'" in failed
+    assert captured.err.count("\n") == 1 and "2 plugin(s) failed to load" in captured.err
