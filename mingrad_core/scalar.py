@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import threading
 import weakref
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -210,13 +211,24 @@ def watch_values(
     made from into its float (seeing which node was made from which number).
 
     For tools that record a graph (``mingrad_jit``): they must know when a computation depends
-    on a value, and where numbers enter it. One watch at a time; the engine's own reads of
-    values are not seen.
+    on a value, and where numbers enter it. Only the calling thread is watched; one watch at a
+    time; the engine's own reads of values are not seen.
     """
     global _on_read, _on_leaf
     if _on_read is not None:
         raise RuntimeError("values are already being watched")
-    _on_read, _on_leaf = on_read, on_leaf or (lambda node, value: _to_float(value))
+    watched = threading.get_ident()
+
+    def read(node: Scalar) -> None:
+        if threading.get_ident() == watched:
+            on_read(node)
+
+    def leaf(node: Scalar, value: object) -> float:
+        if on_leaf is not None and threading.get_ident() == watched:
+            return on_leaf(node, value)
+        return _to_float(value)
+
+    _on_read, _on_leaf = read, leaf
     try:
         yield
     finally:

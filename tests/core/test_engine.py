@@ -5,6 +5,7 @@ import gc
 import math
 import re
 import struct
+import threading
 
 import numpy as np
 import pytest
@@ -200,6 +201,20 @@ def test_watch_values_sees_reads_by_code_but_not_by_the_engine():
     assert read == [y, a]
     _ = a.data
     assert read == [y, a]  # the watch ended
+
+
+def test_watch_values_watches_only_the_thread_that_asked():
+    other = Scalar(1.0)
+    seen, results = [], []
+
+    def elsewhere():
+        results.append((Scalar(2) * other).data)
+
+    with watch_values(seen.append, lambda node, value: seen.append(value) or float(value)):
+        thread = threading.Thread(target=elsewhere)
+        thread.start()
+        thread.join()
+    assert results == [2.0] and seen == []
 
 
 def test_each_node_is_one_object_for_the_garbage_collector():
