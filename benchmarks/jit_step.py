@@ -113,7 +113,7 @@ def torch_step():
         with torch.no_grad():
             for p in net.parameters():
                 p -= LR * p.grad
-        return float(loss)
+        return loss.item()
 
     return step
 
