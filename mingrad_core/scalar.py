@@ -139,7 +139,7 @@ class Scalar:
         if name.startswith("_"):
             raise AttributeError(f"'Scalar' object has no attribute {name!r}")
         op = registry.get_op(name)
-        return lambda *args: op(self, *args)
+        return lambda *args: apply(op, (self, *args))
 
     def __dir__(self) -> list[str]:
         return sorted({*super().__dir__(), *registry.ops()})
@@ -267,6 +267,8 @@ def composite_of(node: Scalar) -> tuple[OpSpec, tuple[Scalar, ...]] | None:
 
 def apply(op: OpSpec, args: tuple) -> Scalar | float:
     """Apply ``op`` to ``args``: a new graph node if any input is a Scalar, else a plain float."""
+    if len(args) == 1 and args[0].__class__ is Scalar and op.arity == 1 and op.gradient:
+        return _node(op, op.forward(args[0]._data), args)  # x.tanh(): the common case, first
     if len(args) != op.arity and not (op.variadic and len(args) > op.arity):
         more = " or more" if op.variadic else ""
         raise TypeError(f"op {op.name!r} takes {op.arity}{more} input(s); got {len(args)}")
