@@ -16,46 +16,11 @@ import sys
 import time
 import tracemalloc
 
+from _common import chained_mlp, training_step
 from micrograd.engine import Value
 from micrograd.nn import MLP as MicroMLP
-from sklearn.datasets import make_moons
 
 from mingrad import MLP, Scalar
-from mingrad_nn import Neuron
-
-X, Y = make_moons(n_samples=100, noise=0.1, random_state=0)
-X, Y = X.tolist(), (Y * 2 - 1).tolist()
-
-
-def training_step(model, value) -> float:
-    """One step of the seed's loop; ``value`` is the engine's scalar class."""
-    inputs = [list(map(value, xrow)) for xrow in X]
-    scores = list(map(model, inputs))
-    losses = [(1 + -yi * scorei).relu() for yi, scorei in zip(Y, scores)]
-    data_loss = sum(losses) * (1.0 / len(losses))
-    reg_loss = 1e-4 * sum(p * p for p in model.parameters())
-    total_loss = data_loss + reg_loss
-    model.zero_grad()
-    total_loss.backward()
-    for p in model.parameters():
-        p.data -= 0.5 * p.grad
-    return total_loss.data
-
-
-class SeedNeuron(Neuron):
-    """A neuron computed as micrograd computes it: a chain of multiplications and additions."""
-
-    def __call__(self, x):
-        act = sum((wi * xi for wi, xi in zip(self.w, x)), self.b)
-        return self._act(act) if self._act is not None else act
-
-
-def chained_mlp() -> MLP:
-    model = MLP(2, [16, 16, 1], seed=0)
-    for layer in model.layers:
-        for neuron in layer.neurons:
-            neuron.__class__ = SeedNeuron
-    return model
 
 
 def time_steps(rounds: int = 5) -> dict[str, float]:
