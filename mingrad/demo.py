@@ -88,15 +88,7 @@ def train_moons(
     for k in range(steps):
         loss, scores = loss_and_scores(X, y)
         accuracy = sum((yi > 0) == (s.data > 0) for yi, s in zip(y, scores)) / len(y)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        run.losses.append(loss.data)
-        run.accuracies.append(accuracy)
-        if on_step is not None:
-            on_step(k, loss.data, accuracy)
-        if not math.isfinite(loss.data):
-            run.diverged_at = k
+        if not _step(run, k, loss, accuracy, optimizer, on_step):
             break
     return run
 
@@ -140,19 +132,24 @@ def train_digits(
             values = [s.data for s in row]
             hits += values.index(max(values)) == label
         accuracy = hits / len(y)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        run.losses.append(loss.data)
-        run.accuracies.append(accuracy)
-        if on_step is not None:
-            on_step(k, loss.data, accuracy)
-        if not math.isfinite(loss.data):
-            run.diverged_at = k
-            break
-        if accuracy >= target:
+        if not _step(run, k, loss, accuracy, optimizer, on_step) or accuracy >= target:
             break
     return run
+
+
+def _step(run: Training, k: int, loss, accuracy: float, optimizer, on_step) -> bool:
+    """Backpropagate, update and record step ``k``; False once the loss is no longer finite."""
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    run.losses.append(loss.data)
+    run.accuracies.append(accuracy)
+    if on_step is not None:
+        on_step(k, loss.data, accuracy)
+    if not math.isfinite(loss.data):
+        run.diverged_at = k
+        return False
+    return True
 
 
 def figure(run: Training, resolution: int = 100):

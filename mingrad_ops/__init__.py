@@ -24,9 +24,11 @@ from mingrad_core import hookimpl
 POSITIVE = (0.1, 5.0)
 
 
-def _numpy(form: Callable) -> Callable:
+def numpy_form(form: Callable) -> Callable:
     """The array form ``form(np, *arrays)``, with numpy imported on its first call (only
-    mingrad_jit needs numpy) and numpy's floating-point warnings off (inf and nan are values)."""
+    mingrad_jit needs numpy) and numpy's floating-point warnings off (inf and nan are values).
+
+    For plugins too: ``array_forward=numpy_form(lambda np, x: np.tanh(x))``."""
 
     def run(*arrays):
         import numpy as np
@@ -119,38 +121,38 @@ def mingrad_register_ops(register):
     # and the output) side by side, then the same two on numpy arrays (for mingrad_jit).
     register(name="add", arity=2, operator="+", label="+", forward=operator.add,
              gradient=lambda a, b, out: (1.0, 1.0),
-             array_forward=_numpy(lambda np, a, b: a + b),
+             array_forward=numpy_form(lambda np, a, b: a + b),
              array_gradient=lambda a, b, out: (1.0, 1.0), doc="a + b")
     register(name="mul", arity=2, operator="*", label="*", forward=operator.mul,
              gradient=lambda a, b, out: (b, a),
-             array_forward=_numpy(lambda np, a, b: a * b),
+             array_forward=numpy_form(lambda np, a, b: a * b),
              array_gradient=lambda a, b, out: (b, a), doc="a * b")
     register(name="pow", arity=2, operator="**", label="**", forward=_pow,
              gradient=_pow_gradient,
-             array_forward=_numpy(lambda np, a, b: np.power(a, b)),
-             array_gradient=_numpy(_pow_gradient_array),
+             array_forward=numpy_form(lambda np, a, b: np.power(a, b)),
+             array_gradient=numpy_form(_pow_gradient_array),
              domain=(POSITIVE, (-3.0, 3.0)), doc="a ** b")
     register(name="relu", arity=1, label="ReLU", forward=lambda x: 0.0 if x <= 0 else x,
              gradient=lambda x, out: (1.0 if float(x) > 0 else 0.0,),
-             array_forward=_numpy(lambda np, x: np.where(x <= 0, 0.0, x)),
-             array_gradient=_numpy(lambda np, x, out: (np.where(x > 0, 1.0, 0.0),)),
+             array_forward=numpy_form(lambda np, x: np.where(x <= 0, 0.0, x)),
+             array_gradient=numpy_form(lambda np, x, out: (np.where(x > 0, 1.0, 0.0),)),
              doc="max(x, 0)")
     register(name="tanh", arity=1, forward=math.tanh,
              gradient=lambda x, out: (1 - out * out,),
-             array_forward=_numpy(_tanh_array),
+             array_forward=numpy_form(_tanh_array),
              array_gradient=lambda x, out: (1 - out * out,), doc="hyperbolic tangent")
     register(name="exp", arity=1, forward=_exp, gradient=lambda x, out: (out,),
-             array_forward=_numpy(lambda np, x: np.exp(x)),
+             array_forward=numpy_form(lambda np, x: np.exp(x)),
              array_gradient=lambda x, out: (out,), doc="e ** x")
     # An array exponent: numpy computes x ** -1.0 with a scalar -1.0 as 1 / x, an ulp off pow.
     register(name="log", arity=1, forward=_log, gradient=lambda x, out: (F.pow(x, -1.0),),
-             array_forward=_numpy(lambda np, x: np.log(x)),
-             array_gradient=_numpy(lambda np, x, out: (np.power(x, np.full_like(x, -1.0)),)),
+             array_forward=numpy_form(lambda np, x: np.log(x)),
+             array_gradient=numpy_form(lambda np, x, out: (np.power(x, np.full_like(x, -1.0)),)),
              domain=(POSITIVE,), doc="natural logarithm")
     register(name="linear", arity=1, variadic=True, label="Σ w·x + b", forward=_linear,
              gradient=_linear_gradient,
-             array_forward=_numpy(_linear_array),
-             array_gradient=_numpy(_linear_gradient_array),
+             array_forward=numpy_form(_linear_array),
+             array_gradient=numpy_form(_linear_gradient_array),
              doc="linear(b, w1..wn, x1..xn) = b + Σ wi·xi")
     # Composites: built from the primitives, differentiated through them.
     register(name="neg", arity=1, operator="neg", label="-", forward=lambda x: x * -1.0,

@@ -11,26 +11,13 @@ are the C library's. numpy is imported only when an array form first runs.
 """
 
 import math
-from collections.abc import Callable
 
 from mingrad_core import functional as F
 from mingrad_core import get_op, hookimpl
+from mingrad_ops import numpy_form
 
 GELU_K = math.sqrt(2 / math.pi)
 SATURATED = 10.0  # beyond ±10, GELU's tanh is ±1 exactly: gelu(x) is x or -0.0
-
-
-def _numpy(form: Callable) -> Callable:
-    """The array form ``form(np, *arrays)``, with numpy imported on its first call (only
-    mingrad_jit needs numpy) and numpy's floating-point warnings off (inf and nan are values)."""
-
-    def run(*arrays):
-        import numpy as np
-
-        with np.errstate(all="ignore"):
-            return form(np, *arrays)
-
-    return run
 
 
 def _sigmoid(x: float) -> float:
@@ -97,29 +84,29 @@ def _gelu_gradient_array(np, x, out):
 def mingrad_register_ops(register):
     register(name="sigmoid", arity=1, label="σ", forward=_sigmoid,
              gradient=lambda x, out: (out * (1 - out),),
-             array_forward=_numpy(_sigmoid_array),
+             array_forward=numpy_form(_sigmoid_array),
              array_gradient=lambda x, out: (out * (1 - out),), doc="1 / (1 + exp(-x))")
     register(name="silu", arity=1, label="SiLU", forward=_silu, gradient=_silu_gradient,
-             array_forward=_numpy(lambda np, x: np.where(
+             array_forward=numpy_form(lambda np, x: np.where(
                  x == -np.inf, -0.0, x * _sigmoid_array(np, x))),
-             array_gradient=_numpy(_silu_gradient_array), doc="x * sigmoid(x)")
+             array_gradient=numpy_form(_silu_gradient_array), doc="x * sigmoid(x)")
     register(name="gelu", arity=1, label="GELU", forward=_gelu, gradient=_gelu_gradient,
-             array_forward=_numpy(_gelu_array), array_gradient=_numpy(_gelu_gradient_array),
+             array_forward=numpy_form(_gelu_array), array_gradient=numpy_form(_gelu_gradient_array),
              domain=((-3.0, 3.0),), doc="GELU, tanh approximation")
     register(name="softplus", arity=1, label="softplus", forward=_softplus,
              gradient=lambda x, out: (F.sigmoid(x),),
-             array_forward=_numpy(lambda np, x: np.where(0.0 > x, 0.0, x)
+             array_forward=numpy_form(lambda np, x: np.where(0.0 > x, 0.0, x)
                                   + np.log1p(np.exp(-np.abs(x)))),
-             array_gradient=_numpy(lambda np, x, out: (_sigmoid_array(np, x),)),
+             array_gradient=numpy_form(lambda np, x, out: (_sigmoid_array(np, x),)),
              doc="log(1 + exp(x))")
     register(name="leaky_relu", arity=1, label="LeakyReLU",
              forward=lambda x: x if x > 0 else 0.01 * x,
              gradient=lambda x, out: (1.0 if float(x) > 0 else 0.01,),
-             array_forward=_numpy(lambda np, x: np.where(x > 0, x, 0.01 * x)),
-             array_gradient=_numpy(lambda np, x, out: (np.where(x > 0, 1.0, 0.01),)),
+             array_forward=numpy_form(lambda np, x: np.where(x > 0, x, 0.01 * x)),
+             array_gradient=numpy_form(lambda np, x, out: (np.where(x > 0, 1.0, 0.01),)),
              doc="slope 0.01 below 0")
     register(name="elu", arity=1, label="ELU", forward=lambda x: x if x > 0 else math.expm1(x),
              gradient=lambda x, out: (1.0 if float(x) > 0 else out + 1,),
-             array_forward=_numpy(lambda np, x: np.where(x > 0, x, np.expm1(x))),
-             array_gradient=_numpy(lambda np, x, out: (np.where(x > 0, 1.0, out + 1),)),
+             array_forward=numpy_form(lambda np, x: np.where(x > 0, x, np.expm1(x))),
+             array_gradient=numpy_form(lambda np, x, out: (np.where(x > 0, 1.0, out + 1),)),
              doc="alpha 1")
