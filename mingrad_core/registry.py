@@ -163,6 +163,7 @@ _operators: dict[str, OpSpec] = {}  # Scalar's operators read it without taking 
 _origins: dict[str, Origin] = {}
 _failures: list[PluginFailure] = []
 _lock = threading.RLock()  # held while plugins load and while the tables change
+_methods: set[str] = set()  # ops installed as Scalar methods by _commit, removed by reset
 _published: _State | None = None  # the tables above, once every plugin has loaded
 _loading: _State | None = None  # the first load, while in progress
 _ON, _OFF = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
@@ -198,6 +199,9 @@ def reset() -> None:
         _published = None
         for table in (_ops, _operators, _origins, _failures):
             table.clear()
+        for name in _methods:
+            delattr(scalar.Scalar, name)
+        _methods.clear()
 
 
 def _load_all() -> _State:
@@ -351,7 +355,7 @@ def _check_free(spec: OpSpec, origin: Origin, state: _State, staged: dict[str, O
         raise OpRegistrationError(f"op {name!r} from {origin} is already registered by {owner}")
     if keyword.iskeyword(name) or keyword.issoftkeyword(name):
         hidden = "Python keyword"
-    elif hasattr(scalar.Scalar, name):
+    elif hasattr(scalar.Scalar, name) and name not in _methods:
         hidden = "Scalar attribute of that name"
     elif name in vars(functional):
         hidden = f"name mingrad_core.functional.{name}"
@@ -377,6 +381,9 @@ def _commit(specs: dict[str, OpSpec], origin: Origin, state: _State) -> None:
     state.ops.update(specs)
     state.origins.update(dict.fromkeys(specs, origin))
     state.operators.update({s.operator: s for s in specs.values() if s.operator is not None})
+    for name, spec in specs.items():  # x.tanh() as a method: no failed lookup, no __getattr__
+        setattr(scalar.Scalar, name, scalar.method(spec))
+        _methods.add(name)
 
 
 def register_op(spec: OpSpec | None = None, /, **fields: Any) -> OpSpec:

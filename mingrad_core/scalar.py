@@ -138,8 +138,7 @@ class Scalar:
         # Reached only when normal lookup fails: ``x.relu`` is the registered op "relu" bound to x.
         if name.startswith("_"):
             raise AttributeError(f"'Scalar' object has no attribute {name!r}")
-        op = registry.get_op(name)
-        return lambda *args: apply(op, (self, *args))
+        return method(registry.get_op(name)).__get__(self)
 
     def __dir__(self) -> list[str]:
         return sorted({*super().__dir__(), *registry.ops()})
@@ -293,6 +292,16 @@ def apply(op: OpSpec, args: tuple) -> Scalar | float:
             _composites[out] = (op, inputs)
         return out
     return _node(op, op.forward(*[a._data for a in inputs]), inputs)
+
+
+def method(op: OpSpec) -> Callable[..., Scalar]:
+    """``op`` as a Scalar method: ``x.tanh()``, ``x.pow(2)``."""
+
+    def bound(self: Scalar, *args: object) -> Scalar:
+        return apply(op, (self, *args))
+
+    bound.__name__, bound.__doc__ = op.name, op.doc or None
+    return bound
 
 
 def toposort(roots: Scalar | Iterable[Scalar]) -> list[Scalar]:

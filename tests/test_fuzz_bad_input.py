@@ -123,6 +123,7 @@ def test_register_op_refuses_bad_fields_and_changes_nothing(name, changes):
         **changes,
     }
     before = mingrad_core.ops()
+    shadows = hasattr(Scalar, name) and name not in before  # a Scalar attribute of its own
     try:
         spec = register_op(**fields)
     except OpRegistrationError as exc:
@@ -131,8 +132,9 @@ def test_register_op_refuses_bad_fields_and_changes_nothing(name, changes):
     after = mingrad_core.ops()
     assert name not in before and name.isidentifier()
     assert not keyword.iskeyword(name) and not keyword.issoftkeyword(name)
-    assert name not in vars(F) and not hasattr(Scalar, name)
+    assert name not in vars(F) and not shadows
     assert after == {**before, name: spec} and mingrad_core.get_op(name) is spec
+    assert getattr(Scalar, name).__name__ == name  # and a Scalar method now
 
 
 @fuzz

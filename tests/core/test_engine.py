@@ -219,6 +219,7 @@ def test_watch_values_watches_only_the_thread_that_asked():
 
 def test_each_node_is_one_object_for_the_garbage_collector():
     x = Scalar(0.5)
+    x * x  # plugins load on first use: not part of what is counted
     gc.collect()
     before = len(gc.get_objects())
     y = x
@@ -226,3 +227,14 @@ def test_each_node_is_one_object_for_the_garbage_collector():
         y = y * x + x  # two nodes per round, no constants
     tracked = len(gc.get_objects()) - before
     assert tracked <= 20_000 * 1.01
+
+
+def test_registered_ops_are_scalar_methods_until_the_registry_is_reset():
+    import mingrad_core
+
+    register_op(name="twice", arity=1, forward=lambda x: 2 * x, gradient=lambda x, out: (2.0,))
+    assert Scalar.twice.__name__ == "twice" and Scalar(3.0).twice().data == 6.0
+    mingrad_core.reset()
+    assert "twice" not in vars(Scalar)
+    with pytest.raises(AttributeError, match="twice"):
+        Scalar(3.0).twice()
