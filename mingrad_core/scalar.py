@@ -25,11 +25,12 @@ def _to_float(value: object, op: OpSpec | None = None) -> float:
             return float(value)
         except OverflowError:  # an int too large for a float: inf, as IEEE arithmetic gives
             return math.inf if value > 0 else -math.inf
-    got = f"{type(value).__name__} {_short(value)}"
     if op is None:
-        raise TypeError(f"a Scalar holds a real number; got {got}")
-    where = registry.origin_of(op.name)
-    raise TypeError(f"op {op.name!r} ({where}) forward returned {got}; expected a real number")
+        raise TypeError(f"a Scalar holds a real number; got {_described(value)}")
+    raise TypeError(
+        f"op {op.name!r} ({_origin(op)}) forward returned {_described(value)}; expected a real "
+        f"number"
+    )
 
 
 def _numpy_real(value: object) -> bool:
@@ -41,6 +42,15 @@ def _numpy_real(value: object) -> bool:
 def _short(value: object, limit: int = 80) -> str:
     text = repr(value)
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def _described(value: object) -> str:
+    return f"{type(value).__name__} {_short(value)}"
+
+
+def _origin(op: OpSpec) -> str:
+    """Which plugin registered ``op``, for error messages (an op used unregistered has none)."""
+    return str(registry.origin_of(op.name) or "not registered")
 
 
 def _operator(symbol: str, reflected: bool = False):
@@ -281,10 +291,9 @@ def apply(op: OpSpec, args: tuple) -> Scalar | float:
     if op.gradient is None:  # a composite: its forward is built from other ops on Scalars
         out = op.forward(*inputs)
         if not isinstance(out, Scalar):
-            where = registry.origin_of(op.name)
             raise TypeError(
-                f"composite op {op.name!r} ({where}) forward returned {type(out).__name__} "
-                f"{_short(out)}; expected a Scalar"
+                f"composite op {op.name!r} ({_origin(op)}) forward returned {_described(out)}; "
+                f"expected a Scalar"
             )
         if not data:
             return out._data
@@ -424,10 +433,6 @@ def local_gradient(node: Scalar, create_graph: bool = False) -> tuple:
     return tuple(out)
 
 
-def _described(value: object) -> str:
-    return f"{type(value).__name__} {_short(value)}"
-
-
 class GradientError(TypeError, ValueError):
     """An op's gradient raised, or returned something other than one real number per input."""
 
@@ -436,9 +441,9 @@ def _gradient_error(node: Scalar, what: str) -> GradientError:
     parents = node.parents
     inputs = ", ".join(repr(p._data) for p in parents[:8])
     more = ", ..." if len(parents) > 8 else ""
-    where = registry.origin_of(node._op.name)
     return GradientError(
-        f"the gradient of op {node._op.name!r} ({where}) at inputs ({inputs}{more}) {what}"
+        f"the gradient of op {node._op.name!r} ({_origin(node._op)}) at inputs ({inputs}{more}) "
+        f"{what}"
     )
 
 

@@ -238,3 +238,11 @@ def test_registered_ops_are_scalar_methods_until_the_registry_is_reset():
     assert "twice" not in vars(Scalar)
     with pytest.raises(AttributeError, match="twice"):
         Scalar(3.0).twice()
+
+
+def test_errors_of_an_op_used_without_registering_it_say_so():
+    from mingrad_core import OpSpec
+
+    loose = OpSpec(name="loose", arity=1, forward=lambda x: x, gradient=lambda x, out: 2.0)
+    with pytest.raises(GradientError, match=r"op 'loose' \(not registered\) at inputs"):
+        loose(Scalar(1.0)).backward()
