@@ -88,7 +88,8 @@ class Scalar:
     # A node's inputs live in two slots: ``_a`` and ``_b`` for one or two inputs, or a tuple in
     # ``_a`` for more. A tuple per node would be a second object for CPython's cyclic garbage
     # collector to track, and the collector's scans of a growing graph cost more than building
-    # it (benchmarks/engine.py).
+    # it (benchmarks/engine.py). Named ops are methods the registry installs (no ``__getattr__``:
+    # a class with one loses CPython's fast path for every attribute read, the slots included).
     __slots__ = ("_data", "grad", "name", "_op", "_a", "_b", "__weakref__")
     __array_ufunc__ = None  # numpy scalars defer to Scalar instead of building object arrays
 
@@ -107,6 +108,8 @@ class Scalar:
     def __init__(self, data: float, name: str | None = None) -> None:
         if name is not None and not isinstance(name, str):
             raise TypeError(f"a Scalar's name is a str or None; got {type(name).__name__}")
+        if registry._published is None:  # load the plugins: their ops become methods
+            registry._current()
         self._data = _to_float(data) if _on_leaf is None else _on_leaf(self, data)
         self.grad = 0.0
         self.name = name
@@ -143,12 +146,6 @@ class Scalar:
 
     def __float__(self) -> float:
         return self.data
-
-    def __getattr__(self, name: str):
-        # Reached only when normal lookup fails: ``x.relu`` is the registered op "relu" bound to x.
-        if name.startswith("_"):
-            raise AttributeError(f"'Scalar' object has no attribute {name!r}")
-        return method(registry.get_op(name)).__get__(self)
 
     def __dir__(self) -> list[str]:
         return sorted({*super().__dir__(), *registry.ops()})

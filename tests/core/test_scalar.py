@@ -1,4 +1,6 @@
 import gc
+import subprocess
+import sys
 import weakref
 from fractions import Fraction
 
@@ -6,6 +8,7 @@ import numpy as np
 import pytest
 
 from mingrad_core import Scalar
+from mingrad_core import functional as F
 
 
 @pytest.mark.parametrize(
@@ -103,5 +106,13 @@ def test_named_methods_come_from_the_registry():
     x = Scalar(0.5)
     assert x.tanh().op.name == "tanh"
     assert "tanh" in dir(x)
-    with pytest.raises(AttributeError, match="no op named 'nope'.*registered ops: .*tanh"):
+    with pytest.raises(AttributeError, match="'Scalar' object has no attribute 'nope'"):
         x.nope()
+    with pytest.raises(AttributeError, match="no op named 'nope'.*registered ops: .*tanh"):
+        F.nope(x)  # the functional form says which ops there are
+
+
+def test_named_methods_work_on_first_use_in_a_fresh_process():
+    code = "from mingrad_core import Scalar\nprint(Scalar(0.5).relu().data, Scalar(-1).tanh().op.name)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["0.5", "tanh"]
