@@ -25,7 +25,8 @@ from collections.abc import Callable
 from typing import Any, Literal, NamedTuple
 
 import pluggy
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import ConfigDict, Field, ValidationError, model_validator
+from pydantic.dataclasses import dataclass
 
 from . import hookspecs, scalar
 
@@ -33,16 +34,19 @@ PROJECT = "mingrad"
 BUILTIN_DISTRIBUTION = "mingrad"  # whose entry points load whatever MINGRAD_PLUGINS says
 
 
-class OpSpec(BaseModel):
+@dataclass(frozen=True, kw_only=True, config=ConfigDict(extra="forbid"))
+class OpSpec:
     """One op as a plugin declares it: how to compute it, differentiate it and draw it.
 
     ``gradient(*inputs, out)`` returns one term per input: d(out)/d(input). Written in plain
     arithmetic (or with ``mingrad_core.functional``) it works on floats and on Scalars alike,
     which is what makes higher-order gradients work. An op without ``gradient`` is a composite:
     its ``forward`` is built from other ops and is differentiated through them.
-    """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    A frozen pydantic dataclass, not a model: its fields are checked once, at construction,
+    and read as plain attributes (a model's ``__getattr__`` would slow every read on the hot
+    path, where the engine reads ``forward`` and ``gradient`` once per node).
+    """
 
     name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")
     arity: int = Field(ge=1)
