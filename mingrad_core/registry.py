@@ -53,7 +53,12 @@ class OpSpec:
     variadic: bool = Field(default=False, description="takes arity or more inputs")
     forward: Callable[..., Any]
     gradient: Callable[..., Any] | None = None
-    operator: Literal["+", "-", "*", "/", "**", "neg"] | None = None
+    operator: Literal["+", "-", "*", "/", "**", "neg", "linear"] | None = Field(
+        default=None,
+        description="the Python operator the op computes (neg: unary minus); or linear, for a "
+        "variadic op computing b + Σ wi·xi from (b, w1..wn, x1..xn) left to right, in which "
+        "create_graph=True sums each node's gradient as one node",
+    )
     label: str = Field(default="", description="how drawings show the op; defaults to the name")
     domain: tuple[tuple[float, float], ...] | None = Field(
         default=None, description="per input, the (low, high) range the gradient checker samples"
@@ -74,9 +79,13 @@ class OpSpec:
     def _consistent(self) -> OpSpec:
         if not self.label:
             object.__setattr__(self, "label", self.name)
-        if self.operator is not None and self.variadic:
-            raise ValueError("a variadic op cannot be bound to an operator")
-        if self.operator is not None and (self.operator == "neg") != (self.arity == 1):
+        if self.operator is not None and self.variadic != (self.operator == "linear"):
+            raise ValueError(
+                "operator 'linear' needs a variadic op"
+                if self.operator == "linear"
+                else "a variadic op cannot be bound to an operator"
+            )
+        if self.operator not in (None, "linear") and (self.operator == "neg") != (self.arity == 1):
             raise ValueError(
                 f"operator {self.operator!r} needs arity "
                 f"{1 if self.operator == 'neg' else 2}, not {self.arity}"

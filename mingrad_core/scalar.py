@@ -360,31 +360,53 @@ def backprop(
     Nodes are processed in reverse topological order; ``observe(node, upstream, terms,
     totals)``, if given, is called after each computed node has passed ``upstream * term`` to
     each input, with ``totals`` the running gradients so far (this is what the backprop
-    player shows). Nothing's ``.grad`` is touched.
+    player shows; with ``create_graph=True``, a node's total appears once all its users have
+    passed theirs). Nothing's ``.grad`` is touched.
     """
     roots = (roots,) if isinstance(roots, Scalar) else tuple(roots)
     grads: dict[Scalar, object] = {}
     for root in roots:
         if root.grad is not None:
             grads[root] = grads.get(root, 0.0) + seed
+    # With create_graph=True, a node's gradient is one node: the op bound to "linear" (the sum
+    # of products b + Σ t·g) over what its users passed it, rather than a * and a + per use.
+    linear = registry._operators.get("linear") if create_graph else None
+    pending: dict[Scalar, list] = {}  # node: the (term, upstream) pairs passed to it so far
     for node in reversed(toposort(roots)):
-        g = grads.get(node)
+        if node in pending:  # every user of node comes before it: its gradient is complete
+            g = grads[node] = _sum_of_products(linear, pending.pop(node), grads.get(node))
+        else:
+            g = grads.get(node)
         if node._op is None or g is None:
             continue
         parents = node.parents
         terms = local_gradient(node, create_graph)
         for p, t in zip(parents, terms):
-            if p.grad is not None:  # constants take no gradient
-                # x * 1.0 is x exactly: with create_graph=True, that is one node fewer
-                if t.__class__ is float and t == 1.0:
-                    part = g
-                else:
-                    part = t if g.__class__ is float and g == 1.0 else t * g
-                total = grads.get(p)
-                grads[p] = part if total is None else total + part
+            if p.grad is None:  # constants take no gradient
+                continue
+            if linear is not None:
+                pending.setdefault(p, []).append((t, g))
+                continue
+            # x * 1.0 is x exactly: with create_graph=True, that is one node fewer
+            part = g if t.__class__ is float and t == 1.0 else _times(t, g)
+            total = grads.get(p)
+            grads[p] = part if total is None else total + part
         if observe is not None:
             observe(node, g, terms, grads)
     return grads
+
+
+def _times(t: object, g: object) -> object:
+    return t if g.__class__ is float and g == 1.0 else t * g
+
+
+def _sum_of_products(linear: OpSpec, pairs: list, start: object) -> object:
+    """``start + t1·g1 + t2·g2 + ...`` in that order, as one node (or none, for x·1.0)."""
+    if start is None and len(pairs) == 1:
+        t, g = pairs[0]
+        return g if t.__class__ is float and t == 1.0 else _times(t, g)
+    terms, upstreams = zip(*pairs)
+    return linear(-0.0 if start is None else start, *terms, *upstreams)  # -0.0 + x is x
 
 
 def local_gradient(node: Scalar, create_graph: bool = False) -> tuple:

@@ -149,7 +149,8 @@ def mingrad_register_ops(register):
              array_forward=numpy_form(lambda np, x: np.log(x)),
              array_gradient=numpy_form(lambda np, x, out: (np.power(x, np.full_like(x, -1.0)),)),
              domain=(POSITIVE,), doc="natural logarithm")
-    register(name="linear", arity=1, variadic=True, label="Σ w·x + b", forward=_linear,
+    register(name="linear", arity=1, variadic=True, operator="linear", label="Σ w·x + b",
+             forward=_linear,
              gradient=_linear_gradient,
              array_forward=numpy_form(_linear_array),
              array_gradient=numpy_form(_linear_gradient_array),

@@ -93,3 +93,30 @@ def test_linear_matches_the_oracle_to_second_order():
 def test_linear_refuses_unpaired_weights_and_inputs():
     with pytest.raises(TypeError, match="linear takes a bias, n weights and n inputs"):
         Scalar(1.0).linear(Scalar(2.0))
+
+
+def test_create_graph_sums_each_gradient_in_one_node():
+    from mingrad_core import toposort
+
+    x, a, b, c = (Scalar(v) for v in (0.5, 2.0, -3.0, 0.25))
+    y = (x * a + x * b + x * c).tanh()
+    (gx,) = grad(y, x, create_graph=True)
+    (plain,) = grad(y, x)
+    assert gx.data == plain  # the same number as first order, bit for bit
+    # x's three uses meet in one linear node, not three products and two sums
+    assert gx.op.name == "linear"
+    assert len(gx.parents) == 7  # the start (-0.0), three terms, three upstreams
+    built = {n for n in toposort(gx) if n.op is not None} - set(toposort(y))
+    assert len(built) == 4  # tanh's term 1 - out*out (3 nodes) and the linear node
+    (d2,) = grad(gx, x)
+    oracle = autograd.grad(autograd.grad(lambda v: anp.tanh(v * 2.0 + v * -3.0 + v * 0.25)))
+    assert d2 == pytest.approx(oracle(0.5), rel=1e-12)
+
+
+def test_only_a_variadic_op_can_take_the_linear_role():
+    from mingrad_core import OpRegistrationError, register_op
+
+    with pytest.raises(OpRegistrationError, match="operator 'linear' needs a variadic op"):
+        register_op(name="lin2", arity=2, operator="linear", forward=lambda a, b: a + b)
+    with pytest.raises(OpRegistrationError, match="already bound to op 'linear'"):
+        register_op(name="lin3", arity=1, variadic=True, operator="linear", forward=lambda *a: 0.0)
