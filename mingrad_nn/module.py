@@ -86,7 +86,10 @@ class Layer(Module):
         return [n(x) for n in self.neurons]
 
     def parameters(self) -> list[Scalar]:
-        return [p for n in self.neurons for p in n.parameters()]
+        params: list[Scalar] = []
+        for neuron in self.neurons:  # extending a list: the loop runs on every training step
+            params += neuron.parameters()
+        return params
 
     def __repr__(self) -> str:
         first = self.neurons[0]
@@ -122,7 +125,10 @@ class MLP(Module):
         return x[0] if len(x) == 1 else x
 
     def parameters(self) -> list[Scalar]:
-        return [p for layer in self.layers for p in layer.parameters()]
+        params: list[Scalar] = []
+        for layer in self.layers:
+            params += layer.parameters()
+        return params
 
     def __repr__(self) -> str:
         return (
