@@ -11,18 +11,20 @@ every input row is a matrix product.
 
 from __future__ import annotations
 
-import itertools
+import functools
 from dataclasses import dataclass, field
-from operator import attrgetter
+from itertools import filterfalse, repeat
+from operator import attrgetter, itemgetter
 
 import numpy as np
 
-from mingrad_core import OpSpec, Scalar, get_op, toposort
+from mingrad_core import OpSpec, Scalar, get_op
 
 from .trace import Trace
 
 ZERO = 0  # buffer slot of the constant 0.0 that pads n-ary sums
 RELAX_PASSES = 64  # numpy passes over the edges to find levels before looping per node
+NARROW = 16  # ... or as soon as a pass settles less than 1 in NARROW + 1 of the nodes left
 
 
 @dataclass
@@ -76,86 +78,267 @@ class Plan:
 
 
 def build(trace: Trace) -> Plan:
-    """Plan the replay of ``trace``: fold sums, level, group and number every node."""
-    nodes = toposort(trace.roots)
+    """Plan the replay of ``trace``: fold sums, level, group and number every node.
+
+    The graph is read once into arrays (positions in topological order; each node's inputs a
+    range of one edge list). Folding, levels and the buffer layout are numpy over those arrays;
+    Python loops only over the groups, and over the nodes of a deep, narrow graph to level them.
+    """
+    nodes, pos, starts, widths, edges = _read(trace.roots)
     count = len(nodes)
-    parents = list(map(attrgetter("parents"), nodes))
-    pos = dict(zip(map(id, nodes), range(count)))
-    widths = np.fromiter(map(len, parents), dtype=np.intp, count=count)
-    flat = np.fromiter(
-        map(pos.__getitem__, map(id, itertools.chain.from_iterable(parents))),
-        dtype=np.intp,
-        count=int(widths.sum()),
-    )
-    offsets = np.zeros(count + 1, dtype=np.intp)
-    np.cumsum(widths, out=offsets[1:])
-    roots = [pos[id(r)] for r in trace.roots]
-    uses = np.bincount(flat, minlength=count)
+    roots = list(map(pos.__getitem__, trace.roots))
+    uses = np.bincount(edges, minlength=count)
     uses[roots] += 1
-
-    ops = list(map(attrgetter("op"), nodes))
-    by_id = {id(op): op for op in ops}  # OpSpecs hash slowly (pydantic): number them by id
-    op_number = {key: k for k, key in enumerate(by_id)}
-    op_of = np.array(list(map(op_number.__getitem__, map(id, ops))), dtype=np.intp)
-    specs = list(by_id.values())
-    add = get_op("add")
-    is_add = op_of == op_number.get(id(add), -1)
-    absorbed = np.zeros(count, dtype=bool)
-    add_nodes = np.flatnonzero(is_add)
-    lefts = flat[offsets[add_nodes]]
-    absorbed[lefts] = is_add[lefts] & (uses[lefts] == 1)
-    # A sum's terms go after the recorded edges; its node points there instead.
-    starts = offsets[:-1].copy()
-    extra: list[int] = []
-    heads = add_nodes[~absorbed[add_nodes]]
-    pairs = {
-        i: (left, right)
-        for i, left, right in zip(
-            add_nodes.tolist(),
-            flat[offsets[add_nodes]].tolist(),
-            flat[offsets[add_nodes] + 1].tolist(),
-        )
-    }
-    for i in heads.tolist():
-        terms, cur = [], i
-        while True:
-            left, right = pairs[cur]
-            terms.append(right)
-            if not absorbed[left]:
-                terms.append(left)
-                break
-            cur = left
-        starts[i] = len(flat) + len(extra)
-        widths[i] = len(terms)
-        extra.extend(reversed(terms))
-    edges = np.concatenate((flat, np.array(extra, dtype=np.intp)))
-
-    is_leaf = op_of == op_number.get(id(None), -1)
+    op_of, specs = _number_ops(nodes)
+    is_add = op_of == _number(specs, get_op("add"))
+    absorbed, starts, widths, edges = _fold(is_add, uses, starts, widths, edges)
+    is_leaf = op_of == _number(specs, None)
     computed = np.flatnonzero(~is_leaf & ~absorbed)
     level = _levels(count, computed, starts[computed], widths[computed], edges)
 
-    params, slot_leaves, constants = [], [], []
-    for i in np.flatnonzero(is_leaf).tolist():
-        key = id(nodes[i])
-        if key in trace.slots:
-            slot_leaves.append(i)
-        elif key in trace.created:
-            constants.append(i)
-        else:
-            params.append(i)
-    new = np.full(count, -1, dtype=np.intp)
-    slot_leaves.sort(key=lambda i: trace.slots[id(nodes[i])])  # argument order: rows stay rows
-    order = [*params, *slot_leaves, *constants]
+    params, slot_leaves, slot_of, constants = _split_leaves(trace, nodes, np.flatnonzero(is_leaf))
+    new = np.full(count, -1, dtype=np.intp)  # each node's buffer slot
+    order = np.concatenate((params, slot_leaves, constants))
     new[order] = np.arange(1, 1 + len(order))
-    top = 1 + len(order)
+    groups = _layout(computed, level, op_of, specs, starts, widths, edges, new, 1 + len(order))
+    size = groups[-1].stop if groups else 1 + len(order)
 
+    params = _order_parameters(params.tolist(), groups, size)
+    new[params] = np.arange(1, 1 + len(params))  # for a root that is a parameter
+    needs = np.zeros(size, dtype=bool)
+    needs[1 : 1 + len(params)] = [nodes[i].grad is not None for i in params]
+    for group in groups:
+        reads = needs[group.idx]
+        needs[group.start : group.stop] = reads.any(axis=0)
+        group.need_rows = np.flatnonzero(reads.any(axis=1))
+    return Plan(
+        size=size,
+        params=[nodes[i] for i in params],
+        param_start=1,
+        slot_start=1 + len(params),
+        slot_of=slot_of,
+        constants=dict(zip(new[constants].tolist(), [nodes[i]._data for i in constants.tolist()])),
+        groups=groups,
+        levels=int(level.max(initial=0)),
+        outputs=new[roots].tolist(),
+        needs_grad=needs,
+        folded=int(absorbed.sum()),
+    )
+
+
+def _read(roots: list[Scalar]) -> tuple[list[Scalar], dict, np.ndarray, np.ndarray, np.ndarray]:
+    """The graph the roots depend on, as arrays: the nodes in ``toposort`` order, each node's
+    position, and its inputs' positions as one edge list.
+
+    Node ``i``'s inputs are ``edges[starts[i] : starts[i] + widths[i]]``, in argument order.
+    This is ``toposort``'s depth-first walk, placing the nodes in the same order, that looks up
+    a node's inputs as it places it: a node whose inputs are all placed is placed at once, else
+    it waits on the stack under those that are not. (An input is never itself waiting: it would
+    be an input of its own input, and the graph has no cycles.) Calling ``toposort`` and then
+    reading every node's ``parents`` walks the edges twice and costs over a third more, so this
+    reads the private ``_a``/``_b`` slots. Positions are looked up by node (an identity hash),
+    not by ``id()``, which makes a new int per edge.
+    """
+    pos: dict[Scalar, int] = {}
+    get = pos.get
+    nodes: list[Scalar] = []
+    sizes: list[int] = []  # each node's number of inputs
+    flat: list[int] = []  # their positions, node after node
+    place, size, edge, edges = nodes.append, sizes.append, flat.append, flat.extend
+    stack = list(roots)
+    pop, push = stack.pop, stack.append
+    while stack:
+        node = pop()
+        if node in pos:
+            continue
+        a, b = node._a, node._b
+        if a.__class__ is tuple:  # three or more inputs, looked up at once
+            try:
+                edges(itemgetter(*a)(pos))
+            except KeyError:  # not all placed yet
+                push(node)
+                stack.extend(filterfalse(pos.__contains__, reversed(a)))
+                continue
+            size(len(a))
+        elif b is not None:  # two
+            i, j = get(a), get(b)
+            if i is None or j is None:
+                push(node)
+                if j is None:
+                    push(b)
+                if i is None:
+                    push(a)
+                continue
+            edge(i)
+            edge(j)
+            size(2)
+        elif a is None:  # a leaf
+            size(0)
+        else:  # one
+            i = get(a)
+            if i is None:
+                push(node)
+                push(a)
+                continue
+            edge(i)
+            size(1)
+        pos[node] = len(nodes)
+        place(node)
+    widths = np.fromiter(sizes, dtype=np.intp, count=len(nodes))
+    starts = np.zeros(len(nodes), dtype=np.intp)
+    np.cumsum(widths[:-1], out=starts[1:])
+    return nodes, pos, starts, widths, np.fromiter(flat, dtype=np.intp, count=len(flat))
+
+
+def _number_ops(nodes: list[Scalar]) -> tuple[np.ndarray, list[OpSpec | None]]:
+    """Each node's op as a number, and the ops (``None``: a leaf) in order of first appearance.
+
+    Reads the private ``_op`` slot (the ``op`` property costs a Python call per node). OpSpecs
+    hash slowly (pydantic), so they are told apart by ``id``.
+    """
+    ids = np.fromiter(map(id, map(attrgetter("_op"), nodes)), dtype=np.intp, count=len(nodes))
+    _, first, number = np.unique(ids, return_index=True, return_inverse=True)
+    by_appearance = np.argsort(first)
+    renumber = np.empty(len(first), dtype=np.intp)
+    renumber[by_appearance] = np.arange(len(first))
+    return renumber[number.ravel()], [nodes[i]._op for i in first[by_appearance].tolist()]
+
+
+def _number(specs: list[OpSpec | None], op: OpSpec | None) -> int:
+    """``op``'s number in ``specs`` (compared by identity), or -1 if no node has it."""
+    return next((k for k, spec in enumerate(specs) if spec is op), -1)
+
+
+def _fold(
+    is_add: np.ndarray, uses: np.ndarray, starts: np.ndarray, widths: np.ndarray, edges: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Fold single-use ``add`` chains (``sum()`` of many terms) into n-ary sums.
+
+    An ``add`` used once, as the left input of another ``add``, is absorbed into that one. A
+    chain's last add (its head) then reads all the terms in the order eager adds them: the
+    innermost add's left input, then every add's right input from the innermost out. The terms
+    go after the recorded edges and the head's range points there. Returns which nodes were
+    absorbed, and the new starts, widths and edges.
+    """
+    adds = np.flatnonzero(is_add)
+    lefts = edges[starts[adds]]
+    absorbed = np.zeros(len(is_add), dtype=bool)
+    absorbed[lefts] = is_add[lefts] & (uses[lefts] == 1)
+    # Each add's head, as an index into adds: follow the "absorbed into" links, each pass
+    # doubling the distance covered.
+    into = np.flatnonzero(absorbed[lefts])  # the adds whose left input is absorbed into them
+    index = np.zeros(len(is_add), dtype=np.intp)
+    index[adds] = np.arange(len(adds))
+    head = np.arange(len(adds))
+    head[index[lefts[into]]] = into
+    while True:
+        further = head[head]
+        if np.array_equal(further, head):
+            break
+        head = further
+    # The adds chain by chain (heads in topological order), innermost first: an add comes
+    # after its left input in topological order.
+    by_chain = np.argsort(head, kind="stable")
+    chained, owner = adds[by_chain], adds[head[by_chain]]
+    opens = np.ones(len(chained), dtype=bool)  # the innermost add of each chain
+    opens[1:] = owner[1:] != owner[:-1]
+    firsts = np.flatnonzero(opens)
+    # Chain c's terms start at firsts[c] + c: its innermost add's left input, then the rights.
+    at = firsts + np.arange(len(firsts))
+    terms = np.empty(len(chained) + len(firsts), dtype=np.intp)
+    terms[at] = edges[starts[chained[firsts]]]
+    terms[np.arange(len(chained)) + np.cumsum(opens)] = edges[starts[chained] + 1]
+    heads = owner[firsts]
+    starts, widths = starts.copy(), widths.copy()
+    starts[heads] = len(edges) + at
+    widths[heads] = np.diff(at, append=len(terms))
+    return absorbed, starts, widths, np.concatenate((edges, terms))
+
+
+def _levels(
+    count: int, computed: np.ndarray, starts: np.ndarray, widths: np.ndarray, edges: np.ndarray
+) -> np.ndarray:
+    """Each node's level: 0 for leaves, else one more than its highest input's.
+
+    Node ``computed[j]``'s inputs are ``edges[starts[j] : starts[j] + widths[j]]``. Only the
+    computed inputs count (a leaf is level 0): a node with none is level 1. Numpy passes each
+    settle the nodes whose inputs are all settled, and revisit only the rest; once a pass
+    settles few of the nodes left (the graph is deep and narrow from there), or after
+    ``RELAX_PASSES``, the rest is one Python step per node, in topological order.
+    """
+    heads = np.zeros(len(computed), dtype=np.intp)
+    np.cumsum(widths[:-1], out=heads[1:])
+    inputs = edges[np.repeat(starts - heads, widths) + np.arange(int(widths.sum()))]
+    level = np.zeros(count, dtype=np.intp)
+    level[computed] = 1
+    settled = level == 0
+    reads = ~settled[inputs]  # the computed inputs
+    lengths = np.add.reduceat(reads, heads) if len(heads) else heads  # per node: how many
+    inputs = inputs[reads]
+    waiting = lengths > 0
+    nodes, lengths = computed[waiting], lengths[waiting]  # nodes, inputs[...] node by node
+    settled[computed] = True
+    settled[nodes] = False
+    for _ in range(RELAX_PASSES):
+        if not len(nodes):
+            return level
+        opens = np.cumsum(lengths) - lengths
+        level[nodes] = np.maximum.reduceat(level[inputs], opens) + 1
+        done = np.logical_and.reduceat(settled[inputs], opens)
+        settled[nodes[done]] = True
+        inputs = inputs[np.repeat(~done, lengths)]
+        nodes, lengths = nodes[~done], lengths[~done]
+        if len(nodes) > NARROW * (len(done) - len(nodes)):  # deep and narrow from here on
+            break
+    levels, inputs = level.tolist(), inputs.tolist()
+    get = levels.__getitem__
+    a = 0
+    for i, n in zip(nodes.tolist(), lengths.tolist()):
+        levels[i] = 1 + max(map(get, inputs[a : a + n]))
+        a += n
+    return np.array(levels, dtype=np.intp)
+
+
+def _split_leaves(
+    trace: Trace, nodes: list[Scalar], leaves: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The leaves as parameters, argument leaves and constants (graph positions; each kind in
+    topological order, but the argument leaves in argument order: rows stay rows), and the
+    argument leaves' slots in the flattened arguments."""
+    keys = list(map(id, map(nodes.__getitem__, leaves.tolist())))
+    slot = np.fromiter(map(trace.slots.get, keys, repeat(-1)), dtype=np.intp, count=len(keys))
+    made = np.fromiter(map(trace.created.__contains__, keys), dtype=bool, count=len(keys))
+    fed = slot >= 0
+    by_slot = np.argsort(slot[fed], kind="stable")
+    return leaves[~fed & ~made], leaves[fed][by_slot], slot[fed][by_slot], leaves[~fed & made]
+
+
+def _layout(
+    computed: np.ndarray,
+    level: np.ndarray,
+    op_of: np.ndarray,
+    specs: list[OpSpec | None],
+    starts: np.ndarray,
+    widths: np.ndarray,
+    edges: np.ndarray,
+    new: np.ndarray,
+    top: int,
+) -> list[Group]:
+    """The computed nodes' groups in level order, numbered from slot ``top`` on (into ``new``).
+
+    Within a level, groups go by op (in order of first appearance) and input count; within a
+    group, nodes keep topological order, but an elementwise op's go in the order of their first
+    input, and a matmul's sample-major over its grid.
+    """
+    if not len(computed):  # the outputs are leaves (or there are none)
+        return []
     widths_c, ops_c, levels_c = widths[computed], op_of[computed], level[computed]
     sort = np.lexsort((widths_c, ops_c, levels_c))  # stable: topological order within a group
     keys = np.stack((levels_c[sort], ops_c[sort], widths_c[sort]))
     cuts = [0, *(np.flatnonzero((keys[:, 1:] != keys[:, :-1]).any(axis=0)) + 1).tolist()]
     cuts.append(len(sort))
     groups: list[Group] = []
-    linear = get_op("linear")
+    add, linear = get_op("add"), get_op("linear")
     for a, b in zip(cuts[:-1], cuts[1:]):
         members = computed[sort[a:b]]
         spec = specs[op_of[members[0]]]
@@ -174,26 +357,7 @@ def build(trace: Trace) -> Plan:
         group.grid = grid
         groups.append(group)
         top += len(members)
-
-    params = _order_parameters(params, groups, top)
-    needs = np.zeros(top, dtype=bool)
-    needs[1 : 1 + len(params)] = [nodes[i].grad is not None for i in params]
-    for group in groups:
-        needs[group.start : group.stop] = needs[group.idx].any(axis=0)
-        group.need_rows = np.flatnonzero(needs[group.idx].any(axis=1))
-    return Plan(
-        size=top,
-        params=[nodes[i] for i in params],
-        param_start=1,
-        slot_start=1 + len(params),
-        slot_of=np.array([trace.slots[id(nodes[i])] for i in slot_leaves], dtype=np.intp),
-        constants={int(new[i]): nodes[i]._data for i in constants},
-        groups=groups,
-        levels=int(level.max(initial=0)),
-        outputs=new[roots].tolist(),
-        needs_grad=needs,
-        folded=int(absorbed.sum()),
-    )
+    return groups
 
 
 def _order_parameters(params: list[int], groups: list[Group], size: int) -> list[int]:
@@ -225,38 +389,6 @@ def _order_parameters(params: list[int], groups: list[Group], size: int) -> list
     return [params[slot - 1] for slot in order.tolist()]
 
 
-def _levels(
-    count: int, computed: np.ndarray, starts: np.ndarray, widths: np.ndarray, edges: np.ndarray
-) -> np.ndarray:
-    """Each node's level: 0 for leaves, else one more than its highest input's.
-
-    Node ``computed[j]``'s inputs are ``edges[starts[j] : starts[j] + widths[j]]``. Shallow
-    graphs: numpy passes, each settling the nodes whose inputs are all settled and revisiting
-    only the rest. A deep graph falls back to one Python step per node, in topological order.
-    """
-    level = np.zeros(count, dtype=np.intp)
-    settled = np.ones(count, dtype=bool)
-    settled[computed] = False
-    active = np.arange(len(computed))
-    for _ in range(RELAX_PASSES):
-        if not len(active):
-            return level
-        w = widths[active]
-        heads = np.zeros(len(active), dtype=np.intp)
-        np.cumsum(w[:-1], out=heads[1:])
-        inputs = edges[np.repeat(starts[active] - heads, w) + np.arange(int(w.sum()))]
-        nodes = computed[active]
-        level[nodes] = np.maximum.reduceat(level[inputs], heads) + 1
-        done = np.logical_and.reduceat(settled[inputs], heads)
-        settled[nodes[done]] = True
-        active = active[~done]
-    levels = level.tolist()
-    get = levels.__getitem__
-    for i, a, w in zip(computed.tolist(), starts.tolist(), widths.tolist()):
-        levels[i] = 1 + max(map(get, edges[a : a + w].tolist()))
-    return np.array(levels, dtype=np.intp)
-
-
 def _as_grid(
     members: np.ndarray, idx: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, tuple[int, int] | None]:
@@ -273,10 +405,10 @@ def _as_grid(
     sample_of, S = _distinct_columns(idx[n + 1 :])
     if U * S != m:
         return members, idx, None
-    cell = sample_of * U + unit_of
-    if len(np.unique(cell)) != m:
+    order = np.full(m, -1, dtype=np.intp)  # the node in each cell, sample-major
+    order[sample_of * U + unit_of] = np.arange(m)
+    if (order < 0).any():  # m nodes in m cells, one empty: another holds two
         return members, idx, None
-    order = np.argsort(cell)
     return members[order], idx[:, order], (S, U)
 
 
@@ -286,8 +418,7 @@ def _distinct_columns(block: np.ndarray) -> tuple[np.ndarray, int]:
     Columns are told apart by a random linear hash, then checked against their group's first
     column; should two different columns ever share a hash, tuples decide instead.
     """
-    weights = np.random.default_rng(0).integers(1, 2**62, size=block.shape[0], dtype=np.int64)
-    hashes = (block.astype(np.int64) * weights[:, None]).sum(axis=0)  # wraps around: fine
+    hashes = _hash_weights(block.shape[0]) @ block.astype(np.int64, copy=False)  # wraps: fine
     unique, first, ids = np.unique(hashes, return_index=True, return_inverse=True)
     ids = ids.ravel()
     if np.array_equal(block, block[:, first[ids]]):
@@ -295,3 +426,10 @@ def _distinct_columns(block: np.ndarray) -> tuple[np.ndarray, int]:
     seen: dict[tuple, int] = {}
     ids = [seen.setdefault(col, len(seen)) for col in map(tuple, block.T.tolist())]
     return np.array(ids, dtype=np.intp), len(seen)
+
+
+@functools.cache
+def _hash_weights(rows: int) -> np.ndarray:
+    """The column hash's weights for ``rows`` rows (made once per row count: a generator
+    costs more to seed than a small group costs to hash)."""
+    return np.random.default_rng(0).integers(1, 2**62, size=rows, dtype=np.int64)
