@@ -21,6 +21,7 @@ forms: a traced graph holds only the primitives they are built from.
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 import sys
@@ -58,6 +59,16 @@ def array_forms(op: str | OpSpec) -> Forms:
         _looped_block_gradient if spec.variadic else _looped_gradient
     )(spec)
     return forward, gradient
+
+
+def unguarded(form: Callable[..., Any]) -> Callable[..., Any]:
+    """``form`` without the ``np.errstate`` it enters on every call, for a caller that has
+    switched numpy's floating-point warnings off itself, once around many calls.
+
+    A form made by ``mingrad_ops.numpy_form`` keeps the function it wraps as ``.raw`` (numpy
+    comes first); any other form is returned as it is."""
+    raw = getattr(form, "raw", None)
+    return functools.partial(raw, np) if callable(raw) else form
 
 
 def is_looped(spec: OpSpec) -> bool:

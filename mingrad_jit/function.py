@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from .plan import Plan, build
-from .replay import LevelReplay, StraightReplay, make_replay
+from .replay import make_replay
 from .trace import JitArgumentError, Tracer, flatten_arguments
 
 
@@ -35,10 +35,11 @@ class TraceInfo:
 
 
 class _Entry:
-    __slots__ = ("plan", "replay", "outputs", "generation", "info")
+    __slots__ = ("plan", "replay", "outputs", "slots", "generation", "info")
 
     def __init__(self, plan: Plan, replay, outputs: Any, info: TraceInfo) -> None:
         self.plan, self.replay, self.outputs, self.info = plan, replay, outputs, info
+        self.slots = np.array(plan.outputs, dtype=np.intp)  # the roots' slots, to read them
         self.generation = 0
 
 
@@ -88,6 +89,7 @@ class JitFunction:
             raise ValueError(f"strategy is 'auto', 'levels' or 'code'; got {strategy!r}")
         functools.update_wrapper(self, fn)
         self.fn = fn
+        self._name = getattr(fn, "__qualname__", repr(fn))
         self.strategy = strategy
         self.traces = 0
         self.replays = 0
@@ -95,7 +97,7 @@ class JitFunction:
 
     @property
     def name(self) -> str:
-        return getattr(self.fn, "__qualname__", repr(self.fn))
+        return self._name
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if Tracer.active is not None:  # called while tracing another function: inline it
@@ -144,13 +146,8 @@ class JitFunction:
         return _Entry(plan, replay, recorded.outputs, info)
 
     def _results(self, entry: _Entry) -> Any:
-        slots = entry.plan.outputs
-        replay: LevelReplay | StraightReplay = entry.replay
-        if isinstance(replay, LevelReplay):
-            data = replay.vals[slots].tolist()
-        else:
-            data = [replay.vals[s] for s in slots]
-        results = [Result(d, entry, s) for d, s in zip(data, slots)]
+        data = entry.replay.values(entry.slots)
+        results = [Result(d, entry, s) for d, s in zip(data, entry.plan.outputs)]
         return _fill(entry.outputs, results)
 
     def info(self) -> list[TraceInfo]:

@@ -1,8 +1,14 @@
-"""Replaying a plan: forward and backward over preallocated buffers, by levels or as code.
+"""Replaying a plan: forward and backward over preallocated buffers, as generated code.
 
-``LevelReplay`` runs one numpy call per group, gathering inputs by index arrays and writing
-each group's outputs to its contiguous range; backward walks the groups in reverse, scattering
-``term * upstream`` into the inputs' gradients (``bincount`` where an input repeats).
+``LevelReplay`` writes a plan out once as Python source over numpy, and compiles it: a forward
+that runs each group in a numpy call or two (its inputs read through strided views where their
+slots form a grid, else gathered by one ``take``; its outputs written to its contiguous range
+of the buffer), and for each root backpropagated from, a backward that walks the groups in
+reverse, adding ``term * upstream`` into the inputs' gradients. Every array, view and index
+array is a constant of the generated code, so a replay is one Python call with no dispatch per
+group, and numpy's floating-point warnings are switched off once around it, not per call (inf
+and nan are values). A group of one node runs on Python floats through the op's scalar forms.
+``replay.source`` shows the code.
 ``StraightReplay`` is generated straight-line Python over the ops' scalar forms, for deep,
 narrow graphs, where a numpy call per handful of nodes costs more than the nodes themselves.
 ``make_replay`` picks one by the plan's shape.
@@ -10,6 +16,7 @@ narrow graphs, where a numpy call per handful of nodes costs more than the nodes
 Backward from a root touches exactly the nodes that root depends on, like eager backward: a
 gradient term is never skipped for being multiplied by zero, and a node the root does not
 reach passes nothing on (so ``0 * inf`` is ``nan`` where eager makes it so, and only there).
+Gradients start at -0.0, as eager backward's totals do, so that zeros keep eager's signs.
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .arrays import array_forms
+from .arrays import array_forms, unguarded
 from .plan import Group, Plan
 
 # Rough costs on CPython + numpy, to choose a strategy: a numpy call, a gathered element, one
@@ -63,256 +70,473 @@ def _view(buf: np.ndarray, idx: np.ndarray) -> np.ndarray | None:
     )
 
 
-class _Scatter:
-    """Adds contributions into ``grads`` at fixed slots, which may repeat."""
+class _Code:
+    """Python source being generated, and the objects its names stand for (its globals)."""
 
-    def __init__(self, slots: np.ndarray) -> None:
-        self.slots = slots.ravel()
-        unique, inverse = np.unique(self.slots, return_inverse=True)
-        self.repeats = len(unique) != len(self.slots)
-        self.unique, self.inverse = unique, inverse.ravel()
+    def __init__(self, namespace: dict[str, object], header: str) -> None:
+        self.namespace = namespace
+        self.lines = [header]
 
-    def add(self, grads: np.ndarray, contributions: np.ndarray) -> None:
-        if self.repeats:
-            grads[self.unique] += np.bincount(
-                self.inverse, contributions.ravel(), minlength=len(self.unique)
-            )
-        else:
-            grads[self.slots] += contributions.ravel()
+    def bind(self, name: str, value: object) -> str:
+        """Make ``value`` a global of the generated code, as ``name`` (numbered if taken)."""
+        base, number = name, 1
+        while self.namespace.get(name, value) is not value:
+            number += 1
+            name = f"{base}__{number}"
+        self.namespace[name] = value
+        return name
 
+    def __call__(self, line: str, indent: int = 2) -> None:
+        self.lines.append("    " * indent + line)
 
-class _Target:
-    """Where one input's (rows of) contributions go: a strided view, or a scatter."""
+    def compile(self, filename: str) -> Callable:
+        """The function the lines define (the first line names it)."""
+        name = self.lines[0].split()[1].split("(")[0]
+        scope: dict[str, object] = {}
+        exec(compile(self.source, filename, "exec"), self.namespace, scope)
+        return scope[name]
 
-    def __init__(self, grads: np.ndarray, idx: np.ndarray) -> None:
-        self.view = _view(grads, idx)
-        self.scatter = None if self.view is not None else _Scatter(idx)
-        self.grads = grads
-
-    def add(self, contributions: np.ndarray) -> None:
-        if self.view is not None:
-            self.view += contributions
-        else:
-            self.scatter.add(self.grads, contributions)
+    @property
+    def source(self) -> str:
+        return "\n".join(self.lines) + "\n"
 
 
-class _Source:
-    """Where one input's values come from: a strided view, or a gather into a buffer."""
+class _Term:
+    """A gradient contribution: ``a * b`` (``call`` "multiply"), ``a @ b`` ("matmul") or an
+    array as it is (None); as an expression, or written straight into an array."""
 
-    def __init__(self, vals: np.ndarray, idx: np.ndarray) -> None:
-        self.view = _view(vals, idx)
-        self.idx = idx
-        self.buffer = np.empty(idx.shape) if self.view is None else None
-        self.vals = vals
+    SYMBOLS = {"multiply": " * ", "matmul": " @ "}
 
-    def read(self) -> np.ndarray:
-        if self.view is not None:
-            return self.view
-        np.take(self.vals, self.idx, out=self.buffer)
-        return self.buffer
+    def __init__(self, call: str | None, *args: str) -> None:
+        self.call, self.args = call, args
 
+    def value(self) -> str:
+        return self.args[0] if self.call is None else self.SYMBOLS[self.call].join(self.args)
 
-def _check_terms(terms, count: int, group: Group) -> None:
-    if len(terms) != count:
-        name = group.spec.name if group.spec is not None else "add"
-        raise ValueError(
-            f"the array gradient of op {name!r} returned {len(terms)} term(s) for {count} input(s)"
-        )
+    def into(self, out: str) -> str:
+        if self.call is None:
+            return f"{out}[...] = {self.args[0]}"
+        return f"{self.call}({', '.join(self.args)}, {out})"
 
 
-class _Step:
-    """One group's forward and backward, closed over its buffers."""
+class _Slots:
+    """Reading and adding into one replay's buffers by slot, as lines of generated code.
 
-    def __init__(self, group: Group, vals: np.ndarray, grads: np.ndarray) -> None:
-        self.group, self.vals, self.grads = group, vals, grads
-        self.out = vals[group.start : group.stop]
-        self.g = grads[group.start : group.stop]
-        self.rows = group.need_rows
+    A read is a strided view where the slots form a grid (bound once, free on every call); the
+    other reads of a group are gathered together by one ``take`` into a buffer that the
+    backward pass reads again. An add goes through a view, a fancy index, or ``np.add.at``
+    where a slot repeats (which sums its contributions in order).
+
+    While a backward is generated, ``touched`` marks the slots that have had a contribution,
+    and ``written`` those whose first contribution was written rather than added: every
+    gradient starts at -0.0 and -0.0 + x is x, so a first contribution can be written, which
+    saves a pass and the zeroing of that slot.
+    """
+
+    def __init__(self, vals: np.ndarray, grads: np.ndarray, needs_grad: np.ndarray) -> None:
+        self.vals, self.grads, self.needs_grad = vals, grads, needs_grad
+        self.touched = np.zeros(len(grads), dtype=bool)
+        self.written = np.zeros(len(grads), dtype=bool)
+
+    def read(self, code: _Code, reads: list[tuple[str, np.ndarray]]) -> list[str]:
+        """The names of arrays holding ``vals`` at each ``(name, idx)``, as ``idx`` is shaped."""
+        names: list[str] = []
+        gathered: list[tuple[int, np.ndarray]] = []
+        for name, idx in reads:
+            view = _view(self.vals, idx)
+            names.append(code.bind(name, view) if view is not None else name)
+            if view is None:
+                gathered.append((len(names) - 1, idx))
+        if gathered:
+            flat = np.concatenate([idx.ravel() for _, idx in gathered])
+            buffer = np.empty(len(flat))
+            at = 0
+            for i, idx in gathered:
+                names[i] = code.bind(names[i], buffer[at : at + idx.size].reshape(idx.shape))
+                at += idx.size
+            lead = names[gathered[0][0]]
+            # The slots are in range: mode="wrap" only spares numpy the copy "raise" makes.
+            index, into = code.bind(f"i_{lead}", flat), code.bind(f"gathered_{lead}", buffer)
+            code(f"vals.take({index}, None, {into}, 'wrap')")
+        return names
+
+    def first(self, idx: np.ndarray | int) -> bool:
+        """Whether no slot of ``idx`` has had a contribution yet (and mark them all)."""
+        first = not self.touched[idx].any()
+        self.touched[idx] = True
+        self.written[idx] |= first
+        return first
+
+    def add(
+        self,
+        code: _Code,
+        idx: np.ndarray,
+        term: _Term,
+        name: str,
+        unreached: np.ndarray | None = None,
+        rows: bool = False,
+    ) -> None:
+        """Emit ``grads[idx] += term``, summing the contributions of a slot that repeats.
+
+        ``unreached``: the nodes (last axis) the root does not reach, whose contributions
+        become -0.0 (adding -0.0 changes nothing, where ``term * upstream`` could be nan).
+        ``rows``: the term is one row, the same for every row of a 2-D ``idx``.
+        """
+        view = _view(self.grads, idx)
+        distinct = view is not None or len(np.unique(idx)) == idx.size
+        if distinct:
+            first = self.first(idx)
+        else:  # added to through np.add.at, which sums what a slot gets
+            first, self.touched[idx] = False, True
+        masked = "" if unreached is None else f"[..., {code.bind(f'unreached_{name}', unreached)}]"
+        if view is not None and first and (term.call != "matmul" or view.flags.c_contiguous):
+            into = code.bind(name, view)
+            code(term.into(into))  # (matmul writes at full speed into a contiguous block only)
+            if masked:
+                code(f"{into}{masked} = -0.0")
+            return
+        value = term.value()
+        if masked:  # (a copy when the term is an array as it is, which must stay so)
+            code(f"c = {value}" if term.call is not None else f"c = {value}.copy()")
+            code(f"c{masked} = -0.0")
+            value = "c"
+        if view is not None:
+            into = code.bind(name, view)
+            code(f"{into}[...] = {value}" if first else f"add({into}, {value}, {into})")
+        elif distinct:
+            code(f"grads[{code.bind(f'i_{name}', idx)}] {'=' if first else '+='} {value}")
+        else:  # np.add.at is fast on 1-D indices and values only
+            if rows:
+                column = np.tile(np.arange(idx.shape[-1]), idx.size // idx.shape[-1])
+                value = f"{value}[{code.bind(f'columns_{name}', column)}]"
+            else:
+                value = f"({value}).ravel()"
+            code(f"add_at(grads, {code.bind(f'i_{name}', idx.ravel())}, {value})")
+
+    def add_one(self, code: _Code, slot: int, value: str) -> None:
+        """Emit ``grads[slot] += value`` for one slot and a Python float."""
+        code(f"grads[{slot}] {'=' if self.first(slot) else '+='} {value}")
+
+
+def _wrong_count(what: str, name: str, terms, count: int) -> ValueError:
+    return ValueError(
+        f"the {what} of op {name!r} returned {len(terms)} term(s) for {count} input(s)"
+    )
+
+
+class _OpGroup:
+    """An ``op`` group: the op's array forms on one row of inputs per argument."""
+
+    def __init__(self, group: Group, number: int, slots: _Slots, code: _Code) -> None:
+        self.group, self.number, self.slots = group, number, slots
+        n = number
+        self.name = group.spec.name if group.spec is not None else "add"
+        self.out = code.bind(f"out{n}", slots.vals[group.start : group.stop])
+        self.g = code.bind(f"g{n}", slots.grads[group.start : group.stop])
         if group.spec is not None:
-            self.array_forward, self.array_gradient = array_forms(group.spec)
-        self.X: list[np.ndarray] = []
-        if group.kind != "matmul":  # a matmul step builds these only if it ever needs them
-            self._node_by_node()
+            forward, gradient = array_forms(group.spec)
+            self.f = code.bind(f"{self.name}{n}", unguarded(forward))
+            self.d = code.bind(f"{self.name}{n}_gradient", unguarded(gradient))
+        self.inputs: list[str] = []
 
-    def _node_by_node(self) -> None:
-        """The buffers and index arrays that run the group node by node (one column each)."""
-        group, vals, grads = self.group, self.vals, self.grads
-        if group.kind == "op":
-            self.sources = [_Source(vals, row) for row in group.idx]
-            self.targets = [_Target(grads, group.idx[r]) for r in self.rows]
+    def comment(self, code: _Code) -> None:
+        g = self.group
+        code(f"# group {self.number}: {g.kind} {self.name}, {g.stop - g.start} node(s)")
+
+    def forward(self, code: _Code) -> None:
+        n = self.number
+        rows = [(f"x{n}_{r}", row) for r, row in enumerate(self.group.idx)]
+        self.inputs = self.slots.read(code, rows)
+        code(f"{self.out}[:] = {self.f}({', '.join(self.inputs)})")
+
+    def backward(self, code: _Code, unreached: np.ndarray | None) -> None:
+        self.terms(code, ", ".join(self.inputs))
+        for r in self.group.need_rows.tolist():
+            term = _Term("multiply", f"t[{r}]", self.g)
+            self.slots.add(code, self.group.idx[r], term, f"dx{self.number}_{r}", unreached)
+
+    def terms(self, code: _Code, inputs: str, what: str = "array gradient") -> None:
+        """Emit ``t = <the op's gradient>``, checking that it gave a term per input."""
+        count = self.group.idx.shape[0]
+        code(f"t = {self.d}({inputs}, {self.out})")
+        code(f"if len(t) != {count}: raise _wrong_count({what!r}, {self.name!r}, t, {count})")
+
+
+class _BlockGroup(_OpGroup):
+    """A ``block`` group: a variadic op's array forms on one (inputs, nodes) block."""
+
+    def forward(self, code: _Code) -> None:
+        self.inputs = self.slots.read(code, [(f"x{self.number}", self.group.idx)])
+        code(f"{self.out}[:] = {self.f}({self.inputs[0]})")
+
+    def backward(self, code: _Code, unreached: np.ndarray | None) -> None:
+        self.block_backward(code, self.inputs[0], unreached)
+
+    def block_backward(self, code: _Code, block: str, unreached: np.ndarray | None) -> None:
+        group, n = self.group, self.number
+        self.terms(code, block)
+        rows = group.need_rows
+        if len(rows) == group.idx.shape[0]:
+            self.slots.add(code, group.idx, _Term("multiply", "t", self.g), f"dx{n}", unreached)
         else:
-            self.sources = [_Source(vals, group.idx)]
-            self.targets = [_Target(grads, group.idx[self.rows])]
-        self.C = np.empty((len(self.rows), group.stop - group.start))
-
-    def gather(self) -> list[np.ndarray]:
-        self.X = [source.read() for source in self.sources]
-        return self.X
-
-    def forward(self) -> None:
-        self.out[:] = self.array_forward(*self.gather())
-
-    def terms(self) -> list:
-        """Each input row's gradient term (an array or a number), all rows."""
-        if self.group.kind == "op":
-            terms = self.array_gradient(*self.X, self.out)
-        else:
-            terms = self.array_gradient(self.X[0], self.out)
-        _check_terms(terms, self.group.idx.shape[0], self.group)
-        return terms
-
-    def backward(self, mask: np.ndarray | None) -> None:
-        terms = self.terms()
-        C, g = self.C, self.g
-        for j, r in enumerate(self.rows):
-            np.multiply(terms[r], g, out=C[j])
-        if mask is not None:
-            C[:, ~mask] = 0.0
-        if self.group.kind == "op":
-            for j, target in enumerate(self.targets):
-                target.add(C[j])
-        else:
-            self.targets[0].add(C)
+            chosen = f"take_rows(t, {code.bind(f'rows{n}', rows)}, axis=0)"
+            term = _Term("multiply", chosen, self.g)
+            self.slots.add(code, group.idx[rows], term, f"dx{n}", unreached)
 
 
-class _SumStep(_Step):
+class _SumGroup(_OpGroup):
     """A folded ``add`` chain: rows added in order, left to right, as eager adds them."""
 
-    def __init__(self, group: Group, vals: np.ndarray, grads: np.ndarray) -> None:
-        super().__init__(group, vals, grads)
-        self.running = np.empty(group.idx.shape)
+    def forward(self, code: _Code) -> None:
+        n, (k, m) = self.number, self.group.idx.shape
+        if k == 2:  # each row on its own, so that each can be a view
+            a, b = self.slots.read(
+                code, [(f"x{n}_{r}", row) for r, row in enumerate(self.group.idx)]
+            )
+            code(f"add({a}, {b}, {self.out})")
+            return
+        (block,) = self.slots.read(code, [(f"x{n}", self.group.idx)])
+        # A running sum (accumulate adds one row at a time): its last row is the sum. A single
+        # column is accumulated as a 1-D array, which numpy runs in a tight loop.
+        running = np.empty((k, m))
+        into = running
+        if m == 1:
+            block, into = code.bind(f"x{n}_column", code.namespace[block][:, 0]), running[:, 0]
+        code(f"accumulate({block}, 0, None, {code.bind(f'running{n}', into)})")
+        code(f"{self.out}[:] = {code.bind(f'sum{n}', running[-1])}")
 
-    def forward(self) -> None:
-        (X,) = self.gather()
-        if X.shape[0] == 2:
-            np.add(X[0], X[1], out=self.out)
-        else:
-            np.cumsum(X, axis=0, out=self.running)
-            self.out[:] = self.running[-1]
-
-    def backward(self, mask: np.ndarray | None) -> None:
-        self.C[:] = self.g  # d(sum)/d(term) = 1.0, and 1.0 * g == g
-        if mask is not None:
-            self.C[:, ~mask] = 0.0
-        self.targets[0].add(self.C)
+    def backward(self, code: _Code, unreached: np.ndarray | None) -> None:
+        # d(sum)/d(term) is 1.0 and 1.0 * g is g: every term gets g. No masking is needed: a
+        # node the root does not reach keeps the -0.0 it started from, and passes that on.
+        rows = self.group.need_rows
+        idx = self.group.idx if len(rows) == self.group.idx.shape[0] else self.group.idx[rows]
+        self.slots.add(code, idx, _Term(None, self.g), f"dx{self.number}", rows=True)
 
 
-class _MatmulStep(_Step):
-    """``linear`` over an S x U grid: out[s, u] = b[u] + x[s] . w[u]."""
+class _MatmulGroup(_BlockGroup):
+    """``linear`` over an S x U grid, out[s, u] = b[u] + x[s] . w[u], as a matrix product.
 
-    def __init__(self, group: Group, vals: np.ndarray, grads: np.ndarray) -> None:
-        super().__init__(group, vals, grads)
+    Where the inputs must be gathered anyway, they are gathered with a column of ones beside
+    them (and the weights with the bias on the same side, whichever side makes them a view of
+    the buffer), so that one product adds the bias too.
+    Where part of the grid is not reached from the root, backward runs the op's array
+    gradient on the whole block instead, so that the nodes not reached pass nothing on.
+    """
+
+    def __init__(self, group: Group, number: int, slots: _Slots, code: _Code) -> None:
+        super().__init__(group, number, slots, code)
         S, U = group.grid
         k = group.idx.shape[0]
         n = (k - 1) // 2
         cube = group.idx.reshape(k, S, U)
-        self.parts = {
-            "b": cube[0, 0, :],
-            "w": np.ascontiguousarray(cube[1 : n + 1, 0, :].T),  # (U, n)
-            "x": np.ascontiguousarray(cube[n + 1 :, :, 0].T),  # (S, n)
-        }
-        self.B, self.W, self.Xs = (_Source(vals, self.parts[p]) for p in "bwx")
-        self.Y = self.out.reshape(S, U)
-        self.G = self.g.reshape(S, U)
-        self.targets_by_part: list[tuple[str, _Target]] = []
+        self.b = cube[0, 0, :]  # (U,)
+        self.w = np.ascontiguousarray(cube[1 : n + 1, 0, :].T)  # (U, n)
+        self.x = np.ascontiguousarray(cube[n + 1 :, :, 0].T)  # (S, n)
+        self.y = code.bind(f"y{number}", slots.vals[group.start : group.stop].reshape(S, U))
+        self.gy = code.bind(f"gy{number}", slots.grads[group.start : group.stop].reshape(S, U))
+        self.augmented = _view(slots.vals, self.x) is None
+        # The bias before the weights only if that makes [b, w] a view of the buffer.
+        self.bias_last = _view(slots.vals, np.hstack((self.b[:, None], self.w))) is None
+        self.read: dict[str, str] = {}
 
-    def bind_needs(self, needs_grad: np.ndarray) -> None:
-        """Which of bias, weights, inputs take gradients (others are skipped in backward)."""
-        self.targets_by_part = [
-            (part, _Target(self.grads, idx))
-            for part, idx in self.parts.items()
-            if needs_grad[idx].any()
-        ]
+    def _beside(self, a: np.ndarray, column: np.ndarray) -> np.ndarray:
+        """``a`` with ``column`` after it or before it, where the bias goes."""
+        return np.hstack((a, column) if self.bias_last else (column, a))
 
-    def forward(self) -> None:
-        W, Xs = self.W.read(), self.Xs.read()
-        np.matmul(Xs, W.T, out=self.Y)
-        self.Y += self.B.read()
-
-    def backward(self, mask: np.ndarray | None) -> None:
-        if mask is not None:  # part of the grid is unreached: node by node, as a block
-            if not hasattr(self, "sources"):
-                self._node_by_node()
-            self.gather()
-            _Step.backward(self, mask)
+    def forward(self, code: _Code) -> None:
+        n = self.number
+        if self.augmented:  # [x, 1] @ [w, b].T: the bias rides in the product
+            one = np.full((len(self.x), 1), len(self.slots.vals) - 1)
+            x1, wb = self.slots.read(
+                code,
+                [
+                    (f"x{n}_1", self._beside(self.x, one)),
+                    (f"w{n}_b", self._beside(self.w, self.b[:, None])),
+                ],
+            )
+            weights = code.namespace[wb][:, :-1] if self.bias_last else code.namespace[wb][:, 1:]
+            w = code.bind(f"w{n}", weights)
+            self.read = {"x": x1, "w": w}
+            code(f"matmul({x1}, {code.bind(f'{wb}_T', code.namespace[wb].T)}, {self.y})")
             return
-        G = self.G
-        for part, target in self.targets_by_part:
-            if part == "b":
-                target.add(G.sum(axis=0))
-            elif part == "w":
-                target.add(G.T @ self.Xs.read())
-            else:
-                target.add(G @ self.W.read())
+        x, b, w = self.slots.read(code, [(f"x{n}", self.x), (f"b{n}", self.b), (f"w{n}", self.w)])
+        self.read = {"x": x, "w": w}
+        code(f"matmul({x}, {code.bind(f'{w}_T', code.namespace[w].T)}, {self.y})")
+        code(f"add({self.y}, {b}, {self.y})")
+
+    def backward(self, code: _Code, unreached: np.ndarray | None) -> None:
+        n = self.number
+        if unreached is not None:
+            (block,) = self.slots.read(code, [(f"x{n}", self.group.idx)])
+            self.block_backward(code, block, unreached)
+            return
+        needs, add = self.slots.needs_grad, self.slots.add
+        gy_t = code.bind(f"gy{n}_T", code.namespace[self.gy].T)
+        if self.augmented:
+            if needs[self.b].any() or needs[self.w].any():
+                wb = self._beside(self.w, self.b[:, None])
+                add(code, wb, _Term("matmul", gy_t, self.read["x"]), f"dw{n}_b")
+        else:
+            if needs[self.b].any():  # the sum over samples, as a product with ones
+                ones = code.bind(f"ones{n}", np.ones(len(self.x)))
+                add(code, self.b, _Term("matmul", ones, self.gy), f"db{n}")
+            if needs[self.w].any():
+                add(code, self.w, _Term("matmul", gy_t, self.read["x"]), f"dw{n}")
+        if needs[self.x].any():
+            add(code, self.x, _Term("matmul", self.gy, self.read["w"]), f"dx{n}")
+
+
+class _ScalarGroup(_OpGroup):
+    """A group of one node with few inputs, on Python floats through the op's scalar forms
+    (as eager mode computes it): there a numpy call costs more than the arithmetic."""
+
+    INPUTS = 8  # at most this many inputs
+
+    def __init__(self, group: Group, number: int, slots: _Slots, code: _Code) -> None:
+        self.group, self.number, self.slots = group, number, slots
+        self.name = group.spec.name if group.spec is not None else "add"
+        self.inputs = [f"vals.item({i})" for i in group.idx[:, 0].tolist()]
+        self.out = f"vals.item({group.start})"
+        if group.spec is not None:
+            self.f = code.bind(f"{self.name}{number}_scalar", group.spec.forward)
+            self.d = code.bind(f"{self.name}{number}_scalar_gradient", group.spec.gradient)
+
+    def forward(self, code: _Code) -> None:
+        if self.group.spec is None:  # left to right, as eager adds
+            code(f"vals[{self.group.start}] = {' + '.join(self.inputs)}")
+        else:
+            code(f"vals[{self.group.start}] = {self.f}({', '.join(self.inputs)})")
+
+    def backward(self, code: _Code, unreached: np.ndarray | None) -> None:
+        # One node: the root reaches it (unreached is None), or its group is skipped.
+        code(f"g = grads.item({self.group.start})")
+        if self.group.spec is not None:
+            self.terms(code, ", ".join(self.inputs), "gradient")
+        for r in self.group.need_rows.tolist():
+            term = "g" if self.group.spec is None else f"t[{r}] * g"  # d(sum)/d(term) is 1.0
+            self.slots.add_one(code, int(self.group.idx[r, 0]), term)
+
+
+def _emitter(group: Group, number: int, slots: _Slots, code: _Code) -> _OpGroup:
+    """The code emitter for ``group``, by its kind and size."""
+    if group.stop - group.start == 1 and group.idx.shape[0] <= _ScalarGroup.INPUTS:
+        return _ScalarGroup(group, number, slots, code)
+    kinds = {"op": _OpGroup, "block": _BlockGroup, "sum": _SumGroup, "matmul": _MatmulGroup}
+    return kinds[group.kind](group, number, slots, code)
 
 
 class LevelReplay:
-    """Replays a plan one numpy call per group (see the module docstring)."""
+    """Replays a plan as generated code, a numpy call or two per group (see the module
+    docstring).
+
+    ``source`` holds the generated forward, and the backward of every root used so far. The
+    buffers have one slot more than the plan: a 1.0 that matrix products read as a column
+    of ones.
+    """
 
     strategy = "levels"
 
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
-        self.vals = np.zeros(plan.size)
-        self.grads = np.zeros(plan.size)
+        self.vals = np.zeros(plan.size + 1)
+        self.vals[-1] = 1.0
+        self.grads = np.zeros(plan.size + 1)
         for slot, value in plan.constants.items():
             self.vals[slot] = value
-        self.steps: list[_Step] = []
-        for group in plan.groups:
-            kind = {"sum": _SumStep, "matmul": _MatmulStep}.get(group.kind, _Step)
-            step = kind(group, self.vals, self.grads)
-            if isinstance(step, _MatmulStep):
-                step.bind_needs(plan.needs_grad)
-            self.steps.append(step)
-        self._reach: dict[int, tuple[list, tuple]] = {}
+        self._slots = _Slots(self.vals, self.grads, plan.needs_grad)
+        self._namespace: dict[str, object] = {
+            "vals": self.vals,
+            "grads": self.grads,
+            "errstate": np.errstate,
+            "take_rows": np.take,
+            "add": np.add,
+            "add_at": np.add.at,
+            "multiply": np.multiply,
+            "accumulate": np.add.accumulate,
+            "matmul": np.matmul,
+            "_wrong_count": _wrong_count,
+        }
+        code = _Code(self._namespace, "def forward(args):")
+        self._groups = [
+            _emitter(group, number, self._slots, code) for number, group in enumerate(plan.groups)
+        ]
         n = len(plan.params)
-        self._param_vals = self.vals[plan.param_start : plan.param_start + n]
-        self._slot_vals = self.vals[plan.slot_start : plan.slot_start + len(plan.slot_of)]
-        self._param_grads = self.grads[plan.param_start : plan.param_start + n]
+        if n:
+            params = code.bind("params", plan.params)
+            values = code.bind("param_vals", self.vals[plan.param_start : plan.param_start + n])
+            code(f"{values}[:] = [p._data for p in {params}]", 1)
+        if len(plan.slot_of):
+            start = plan.slot_start
+            fed = code.bind("arg_vals", self.vals[start : start + len(plan.slot_of)])
+            code(f"args.take({code.bind('slot_of', plan.slot_of)}, None, {fed}, 'wrap')", 1)
+        code("with errstate(all='ignore'):  # inf and nan are values", 1)
+        for group in self._groups:
+            group.comment(code)
+            group.forward(code)
+        if not self._groups:
+            code("pass")
+        self._forward = code.compile("<mingrad_jit forward>")
+        self.source = code.source
+        self._backward: dict[int, Callable] = {}
 
     def forward(self, values: np.ndarray) -> None:
         """Read the parameters, feed the arguments' numbers, compute every node."""
-        self._param_vals[:] = [p._data for p in self.plan.params]
-        np.take(values, self.plan.slot_of, out=self._slot_vals)
-        for step in self.steps:
-            step.forward()
+        self._forward(values)
 
-    def value(self, slot: int) -> float:
-        return float(self.vals[slot])
+    def values(self, slots: np.ndarray) -> list[float]:
+        """The values at ``slots``, as Python floats."""
+        return self.vals[slots].tolist()
 
     def backward(self, root: int, seed: float) -> None:
         """Add d(seed * root)/d(p) into ``p.grad`` of every parameter ``root`` depends on."""
-        masks, params = self._reached(root)
-        grads = self.grads
-        grads.fill(0.0)
-        grads[root] += seed
-        for step, mask in zip(reversed(self.steps), masks):
-            if mask is False or not len(step.rows):
-                continue
-            step.backward(mask)
-        chosen, where = params
-        for p, g in zip(chosen, self._param_grads[where].tolist()):
-            p.grad += g
+        backward = self._backward.get(root)
+        if backward is None:
+            backward = self._backward[root] = self._generate_backward(root)
+        backward(seed)
 
-    def _reached(self, root: int) -> tuple[list, tuple]:
-        """Per step (in reverse): None (all reached), False (none) or a mask; and the
-        parameters reached that take gradients, with where their gradients are."""
-        cached = self._reach.get(root)
-        if cached is None:
-            reached = self.plan.reach(root)
-            masks: list = []
-            for step in reversed(self.steps):
-                m = reached[step.group.start : step.group.stop]
-                masks.append(None if m.all() else (m.copy() if m.any() else False))
-            start = self.plan.param_start
-            sel = reached[start : start + len(self.plan.params)]
-            sel &= self.plan.needs_grad[start : start + len(self.plan.params)]
-            where = np.flatnonzero(sel)
-            chosen = [self.plan.params[i] for i in where.tolist()]
-            if len(where) == len(sel):
-                where = slice(None)
-            cached = self._reach[root] = (masks, (chosen, where))
-        return cached
+    def _generate_backward(self, root: int) -> Callable:
+        """The backward from ``root``: groups in reverse, skipping those it does not reach.
+
+        Every gradient starts at -0.0, as eager backward's totals do (-0.0 + x is x for every
+        x): the slots that are read before anything is written to them are set to -0.0 first.
+        """
+        plan, slots = self.plan, self._slots
+        reached = plan.reach(root)
+        read = np.zeros(len(self.grads), dtype=bool)  # the gradients this backward reads
+        slots.touched[:] = slots.written[:] = False
+        slots.first(root)
+        code = _Code(self._namespace, f"def backward_{root}(seed):")
+        code(f"grads[{root}] = seed", 1)
+        code("with errstate(all='ignore'):  # inf and nan are values", 1)
+        body = len(code.lines)
+        for group in reversed(self._groups):
+            g = group.group
+            mask = reached[g.start : g.stop]
+            if not mask.any() or not len(g.need_rows):
+                continue
+            read[g.start : g.stop] = True
+            group.comment(code)
+            group.backward(code, None if mask.all() else np.flatnonzero(~mask))
+        if len(code.lines) == body:
+            code("pass")
+        start, n = plan.param_start, len(plan.params)
+        chosen = np.flatnonzero(reached[start : start + n] & plan.needs_grad[start : start + n])
+        read[chosen + start] = True
+        if len(chosen) == n > 0:
+            params = code.bind("params", plan.params)
+            grads = code.bind("param_grads", self.grads[start : start + n])
+        elif len(chosen):
+            params = code.bind(f"params_{root}", [plan.params[i] for i in chosen.tolist()])
+            grads = f"grads[{code.bind(f'i_params_{root}', chosen + start)}]"
+        if len(chosen):  # as eager backward leaves them: before + total
+            code(f"for p, g in zip({params}, {grads}.tolist()):", 1)
+            code("p.grad += g")
+        unset = np.flatnonzero(read & ~slots.written)
+        if len(unset):
+            code.lines.insert(1, f"    grads[{code.bind(f'unset_{root}', unset)}] = -0.0")
+        backward = code.compile(f"<mingrad_jit backward from slot {root}>")
+        self.source += "\n" + code.source
+        return backward
 
 
 class StraightReplay:
@@ -359,8 +583,9 @@ class StraightReplay:
         v[start : start + len(self.plan.slot_of)] = values[self.plan.slot_of].tolist()
         self._forward(v)
 
-    def value(self, slot: int) -> float:
-        return self.vals[slot]
+    def values(self, slots: np.ndarray) -> list[float]:
+        """The values at ``slots``, as Python floats."""
+        return list(map(self.vals.__getitem__, slots.tolist()))
 
     def backward(self, root: int, seed: float) -> None:
         """Add d(seed * root)/d(p) into ``p.grad`` of every parameter ``root`` depends on."""

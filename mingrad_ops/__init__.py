@@ -28,7 +28,9 @@ def numpy_form(form: Callable) -> Callable:
     """The array form ``form(np, *arrays)``, with numpy imported on its first call (only
     mingrad_jit needs numpy) and numpy's floating-point warnings off (inf and nan are values).
 
-    For plugins too: ``array_forward=numpy_form(lambda np, x: np.tanh(x))``."""
+    For plugins too: ``array_forward=numpy_form(lambda np, x: np.tanh(x))``. The returned
+    form keeps ``form`` as ``.raw``: a replay that switches the warnings off once around all
+    its calls calls ``raw(np, *arrays)`` and saves entering ``np.errstate`` on every call."""
 
     def run(*arrays):
         import numpy as np
@@ -36,6 +38,7 @@ def numpy_form(form: Callable) -> Callable:
         with np.errstate(all="ignore"):
             return form(np, *arrays)
 
+    run.raw = form
     return run
 
 
@@ -72,6 +75,12 @@ def _pow_gradient(a, b, out):
 
 def _pow_gradient_array(np, a, b, out):
     return np.where((a == 0) & (b == 0), 0.0, b * np.power(a, b - 1)), out * np.log(a)
+
+
+def _relu_array(np, x):
+    out = np.maximum(x, 0.0)  # nan stays nan; but max(-0.0, 0.0) may be -0.0, where relu gives 0.0
+    out += 0.0  # -0.0 + 0.0 is 0.0, and x + 0.0 is x for every other x
+    return out
 
 
 def _tanh_array(np, x):
@@ -134,8 +143,8 @@ def mingrad_register_ops(register):
              domain=(POSITIVE, (-3.0, 3.0)), doc="a ** b")
     register(name="relu", arity=1, label="ReLU", forward=lambda x: 0.0 if x <= 0 else x,
              gradient=lambda x, out: (1.0 if float(x) > 0 else 0.0,),
-             array_forward=numpy_form(lambda np, x: np.where(x <= 0, 0.0, x)),
-             array_gradient=numpy_form(lambda np, x, out: (np.where(x > 0, 1.0, 0.0),)),
+             array_forward=numpy_form(_relu_array),
+             array_gradient=numpy_form(lambda np, x, out: ((x > 0).astype(np.float64),)),
              doc="max(x, 0)")
     register(name="tanh", arity=1, forward=math.tanh,
              gradient=lambda x, out: (1 - out * out,),

@@ -1,13 +1,17 @@
 """jit: replays equal eager mode; value branches are refused; results behave like Scalars."""
 
 import math
+import operator
 import random
 import subprocess
 import sys
+import warnings
+from collections import Counter
 
+import numpy as np
 import pytest
 
-from mingrad_core import Scalar, register_op
+from mingrad_core import Scalar, get_op, register_op, toposort
 from mingrad_jit import (
     JitArgumentError,
     JitOutputError,
@@ -15,6 +19,9 @@ from mingrad_jit import (
     TracedValueError,
     jit,
 )
+from mingrad_jit import plan as plan_module
+from mingrad_jit.plan import RELAX_PASSES, build
+from mingrad_jit.trace import Tracer, flatten_arguments
 from mingrad_nn import MLP, bce_with_logits, cross_entropy, hinge_loss
 
 TOL = 1e-12
@@ -259,3 +266,242 @@ def test_mingrad_reexports_jit_and_needs_numpy_only_for_it():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert 'pip install "mingrad[jit]"' in out.stdout, out.stderr
+
+
+def tangle(w, model):
+    """A function whose graph has every shape the planner handles: shared subexpressions, an
+    input read twice by one node, constants, add chains that fold and ones that stop, a path
+    deeper than the planner's numpy passes, ``linear`` layers, and outputs that are also
+    inputs, repeated, or leaves."""
+
+    def fn(xs, ys):
+        a, b = Scalar(xs[0]), Scalar(xs[1])
+        sq = a * a
+        shared = (sq + w[0] * b).tanh()
+        long = sum(w[k % 4] * shared + ys[k % 2] for k in range(90))  # from 0: a constant
+        pair = a + b
+        twice = pair + pair  # an add read twice by one node
+        kept = sq + b  # read by two nodes: the chain through it stops there
+        left = (kept + w[1]) + w[2]
+        scaled = kept * 2.0
+        deep = a
+        for _ in range(RELAX_PASSES):
+            deep = (deep * w[3] + w[4]).tanh()
+        hidden = [*model([a, deep]), *model([b, deep])]  # linear grids: matrix products
+        lone = get_op("linear")(w[1], w[2], w[3], sq, b)  # a linear node on its own
+        return long + twice, [left, scaled, deep, shared, long, *hidden, lone, w[0], left]
+
+    return fn
+
+
+def planned(fn, *args):
+    _, values = flatten_arguments(args, "fn")
+    trace = Tracer("fn").run(fn, args, values)
+    return build(trace), trace
+
+
+def test_the_plan_computes_exactly_the_traced_graph():
+    rng = random.Random(8)
+    w = [Scalar(rng.uniform(-1, 1)) for _ in range(5)]
+    w[4].grad = None  # a parameter that takes no gradient
+    plan, trace = planned(tangle(w, MLP(2, [3, 2], seed=8)), [0.5, -1.5], [2.0, 0.25])
+    nodes = toposort(trace.roots)
+    uses = Counter(id(p) for node in nodes for p in node.parents)
+    uses.update(id(root) for root in set(trace.roots))
+    add = get_op("add")
+    column = {s: (g, s - g.start) for g in plan.groups for s in range(g.start, g.stop)}
+    param_slot = {id(p): 1 + k for k, p in enumerate(plan.params)}
+    slot_of: dict[int, int] = {}
+    folded = 0
+
+    def check(node, slot):  # node is computed at slot, from its inputs' slots
+        nonlocal folded
+        if id(node) in slot_of:  # every reader of a node reads its one slot
+            assert slot_of[id(node)] == slot
+            return
+        slot_of[id(node)] = slot
+        if node.op is None:
+            if id(node) in trace.slots:
+                assert plan.slot_of[slot - plan.slot_start] == trace.slots[id(node)]
+            elif id(node) in trace.created:
+                assert plan.constants[slot] == node.data
+            else:
+                assert param_slot[id(node)] == slot
+            return
+        group, j = column[slot]
+        inputs = list(node.parents)
+        if node.op is add:  # a single-use add on the left folds in: terms in eager's order
+            while inputs[0].op is add and uses[id(inputs[0])] == 1:
+                inputs[:1] = inputs[0].parents
+                folded += 1
+            assert (group.kind, group.spec) == ("sum", None)
+        else:
+            assert group.spec is node.op
+        assert group.idx.shape[0] == len(inputs)
+        for parent, parent_slot in zip(inputs, group.idx[:, j].tolist()):
+            check(parent, parent_slot)
+
+    for root, slot in zip(trace.roots, plan.outputs):
+        check(root, slot)
+    assert len({s for s in slot_of.values() if s in column}) == plan.nodes
+    assert plan.folded == folded == 89 + 1  # all but the last add of the long sum, and one in left
+    level = np.zeros(plan.size, dtype=np.intp)
+    needs = np.zeros(plan.size, dtype=bool)
+    needs[1 : 1 + len(plan.params)] = [p.grad is not None for p in plan.params]
+    kinds, keys = set(), set()
+    for before, group in zip([None, *plan.groups], plan.groups):
+        kinds.add(group.kind)
+        levels = level[group.idx].max(axis=0) + 1
+        assert (levels == levels[0]).all()  # one level per group, in level order
+        assert before is None or level[before.start] <= levels[0]
+        keys.add((int(levels[0]), group.spec, group.idx.shape[0]))  # one group per key
+        level[group.start : group.stop] = levels
+        reads = needs[group.idx]
+        needs[group.start : group.stop] = reads.any(axis=0)
+        assert np.array_equal(group.need_rows, np.flatnonzero(reads.any(axis=1)))
+        if group.kind == "matmul":  # weights the same for every sample, inputs for every unit
+            (S, U), k = group.grid, group.idx.shape[0]
+            cube = group.idx.reshape(k, S, U)
+            assert (cube[: k // 2 + 1] == cube[: k // 2 + 1, :1]).all()
+            assert (cube[k // 2 + 1 :] == cube[k // 2 + 1 :, :, :1]).all()
+    assert kinds == {"op", "sum", "block", "matmul"} and len(keys) == len(plan.groups)
+    assert plan.levels == level.max() > RELAX_PASSES
+    assert np.array_equal(plan.needs_grad, needs)
+
+
+def test_the_planner_walks_the_graph_in_toposort_order():
+    rng = random.Random(9)
+    w = [Scalar(rng.uniform(-1, 1)) for _ in range(5)]
+    _, trace = planned(tangle(w, MLP(2, [3, 2], seed=9)), [1.0, 2.0], [3.0, 4.0])
+    walked, expected = plan_module._read(trace.roots)[0], toposort(trace.roots)
+    assert len(walked) == len(expected) and all(map(operator.is_, walked, expected))
+
+
+@pytest.mark.parametrize("strategy", ["levels", "code"])
+def test_replaying_the_tangle_equals_eager_mode(strategy):
+    rng = random.Random(10)
+    w = [Scalar(rng.uniform(-1, 1)) for _ in range(5)]
+    model = MLP(2, [3, 2], seed=10)
+    fn, params = tangle(w, model), [*w, *model.parameters()]
+    jitted = jit(fn, strategy=strategy)
+    for xs, ys in (([0.5, -1.5], [2.0, 0.25]), ([-0.3, 0.8], [1.0, -2.0])):
+        results = []
+        for f in (fn, jitted):
+            for p in params:
+                p.grad = None if p is w[4] else 0.0
+            total, outputs = f(xs, ys)
+            total.backward()
+            outputs[1].backward()
+            results.append([total.data, *(o.data for o in outputs), *(p.grad for p in w[:4])])
+            results[-1] += [p.grad for p in model.parameters()]
+        assert_close(*results)
+
+
+@pytest.mark.parametrize("strategy", ["levels", "code"])
+def test_outputs_that_compute_nothing_replay(strategy):
+    w = Scalar(2.0)
+    assert jit(lambda xs: [], strategy=strategy)([1.0]) == []
+    param, (argument,) = jit(lambda xs: (w, [Scalar(xs[0])]), strategy=strategy)([3.0])
+    assert (param.data, argument.data) == (2.0, 3.0)
+    param.backward()
+    argument.backward()
+    assert w.grad == 1.0
+
+
+def random_program(rng: random.Random, steps: int) -> list[tuple]:
+    """Instructions over vectors of nodes: ops across whole vectors (groups many nodes wide,
+    some reading their inputs in a shuffled order), an input read twice by one node, sums with
+    a term repeated, single nodes, and a layer of ``linear`` neurons over samples of two."""
+    program: list[tuple] = []
+    for _ in range(steps):
+        i, j = rng.randrange(3 + len(program)), rng.randrange(3 + len(program))
+        kind = rng.choice(["unary", "binary", "binary", "twice", "sum", "layer", "scale"])
+        if kind == "unary":
+            program.append((kind, i, rng.choice(["tanh", "relu", "exp", "log"])))
+        elif kind == "binary":
+            program.append((kind, i, j, rng.choice([operator.add, operator.mul]), rng.random()))
+        elif kind == "scale":
+            program.append((kind, i, rng.choice([2.0, -0.5, 0.0])))
+        else:
+            program.append((kind, i))
+    return program
+
+
+def run_program(program: list[tuple], params: list[Scalar], layer):
+    """The function of ``xs`` that ``program`` describes; it returns every vector it made."""
+
+    def fn(xs):
+        vectors = [[Scalar(x) for x in xs], params[: len(xs)], params[len(xs) :]]
+        for kind, i, *rest in program:
+            v = vectors[i]
+            if kind == "unary":
+                out = [getattr(x, rest[0])() for x in v]
+            elif kind == "binary":
+                w, op, shuffle = vectors[rest[0]], rest[1], rest[2]
+                order = sorted(range(len(v)), key=lambda k: (k * 7919 * shuffle) % 1)
+                out = [op(v[k], w[k % len(w)]) for k in order]
+            elif kind == "twice":
+                out = [x * x for x in v]
+            elif kind == "scale":
+                out = [x * rest[0] for x in v]
+            elif kind == "sum":
+                out = [sum(v + v[:1])]
+            else:
+                pairs = [v[k : k + 2] for k in range(0, len(v) - 1, 2)] or [v * 2]
+                out = [y for pair in pairs for y in layer(pair)]
+            vectors.append(out)
+        return vectors
+
+    return fn
+
+
+def same(a: float | None, b: float | None) -> bool:
+    """Equal up to rounding, infinities equal, nan only where the other is nan."""
+    if a is None or b is None:
+        return a is b
+    if math.isnan(a) or math.isnan(b):
+        return math.isnan(a) and math.isnan(b)
+    return a == b or math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_random_graphs_backpropagate_from_each_output_as_eager_mode_does(seed):
+    rng = random.Random(seed)
+    width = rng.choice([1, 2, 4, 6])
+    layer = MLP(2, [3], seed=seed).layers[0]
+    params = [Scalar(rng.uniform(-2, 2)) for _ in range(2 * width)]
+    if seed % 3 == 0:  # IEEE specials: what is not reached must not turn them into nan
+        params[0].data, params[-1].data = math.inf, math.nan
+    params[1].grad = None  # a parameter that takes no gradient
+    everything = [*params, *layer.parameters()]
+    fn = run_program(random_program(rng, 12), params, layer)
+    xs = [rng.uniform(-2, 2) for _ in range(width)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a replay never warns: inf and nan are values
+        replayed = jit(lambda xs: fn(xs)[3:], strategy="levels")(xs)
+    reference = fn(xs)[3:]
+    picks = [(k, j) for k, v in enumerate(reference) for j in range(len(v))]
+    for k, j in rng.sample(picks, min(len(picks), 6)):
+        grads = []
+        for out in (reference[k][j], replayed[k][j]):
+            for p in everything:
+                p.grad = None if p is params[1] else -0.0
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                out.backward()
+            grads.append([p.grad for p in everything])
+        assert same(reference[k][j].data, replayed[k][j].data)
+        assert all(map(same, *grads)), (k, j, grads)
+
+
+def test_zero_gradients_keep_the_sign_eager_mode_gives_them():
+    # Eager totals start at -0.0 and a leaf keeps before + total: -0.0 stays -0.0.
+    w, v = Scalar(1.0), Scalar(2.0)
+
+    def fn(xs):
+        return sum(w * x for x in xs) + v * xs[0]
+
+    for f in (fn, jit(fn, strategy="levels")):
+        w.grad = v.grad = -0.0
+        f([-0.0, -0.0, -0.0]).backward()
+        assert (math.copysign(1.0, w.grad), math.copysign(1.0, v.grad)) == (-1.0, -1.0)
