@@ -163,9 +163,10 @@ class Scalar:
         for node in order:  # totals start from -0.0, since -0.0 + x is x for every x
             if node._op is not None:
                 node.grad = -0.0
-            elif node.grad is not None:
-                leaves.append((node, node.grad))
+            elif node.grad is not None and node.grad != 0.0:
+                leaves.append((node, node.grad))  # before + total, added once at the end
                 node.grad = -0.0
+            # else a leaf at ±0.0 (after zero_grad): adding into it gives before + total exactly
         if self.grad is not None:
             self.grad += _to_float(gradient)
         for node in reversed(order):

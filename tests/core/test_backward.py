@@ -1,5 +1,6 @@
 import math
 import re
+import struct
 import sys
 
 import pytest
@@ -85,3 +86,15 @@ def test_a_gradient_with_the_wrong_number_of_terms_fails_at_backward():
         r"2 term\(s\); expected a tuple of 1 term\(s\)",
     ):
         y.backward()
+
+
+@pytest.mark.parametrize("before", [0.0, -0.0, 1.0, math.inf])
+@pytest.mark.parametrize("uses", [(1e16, -1e16), (-0.0, -0.0), (0.0, -0.0), (2.0, 3.0)])
+def test_leaves_get_before_plus_the_total_bit_for_bit(before, uses):
+    # x's uses are summed first, then added to what x held: 1.0 + (1e16 - 1e16) is 1.0, where
+    # adding them into x one by one would give 0.0; signs of zero as IEEE addition gives them.
+    x = Scalar(0.5)
+    out = x * uses[0] + x * uses[1]
+    x.grad = before
+    out.backward()
+    assert struct.pack("<d", x.grad) == struct.pack("<d", before + (uses[0] + uses[1]))
