@@ -6,7 +6,9 @@
   arguments) runs the function eagerly on stand-ins for its numbers and records the graph
   its outputs depend on. ``plan`` folds ``sum()`` chains into n-ary sums, levels and groups
   the nodes (one numpy call per group of same-op nodes of a level; ``linear`` layers as matrix
-  products); ``replay`` runs the groups, or generated straight-line code for deep, narrow graphs.
+  products); ``replay`` writes the groups out once as Python source over numpy and compiles
+  it (one call per forward, one per backward from each root), or generates straight-line code
+  over the ops' scalar forms for deep, narrow graphs.
 - What is fed on every call: every number in the arguments, including numbers mixed into
   expressions as constants (labels in ``-y * score``), and the current ``.data`` of every
   parameter (a leaf Scalar made outside the function that the outputs depend on). Constants
