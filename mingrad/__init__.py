@@ -1,7 +1,8 @@
 """MinGrad's front door: the everyday names in one place, and the ``mingrad`` command."""
 
 # fmt: off
-from mingrad_core import OpSpec, Scalar, check_op, functional, grad, hookimpl, register_op
+from mingrad_core import OpSpec, Scalar, functional, grad, hookimpl, register_op
+from mingrad_ops import check_op
 from mingrad_nn import (MLP, SGD, Adam, Layer, Module, Neuron, bce_with_logits, cross_entropy,
                         hinge_loss, l2, linear_decay, load, load_into, mse_loss, save)
 from mingrad_viz import backprop_player, draw_graph

@@ -182,7 +182,8 @@ def _ops(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from mingrad_core import check_op, get_op, ops
+    from mingrad_core import get_op, ops
+    from mingrad_ops import check_op
 
     try:
         from mingrad_jit.arrays import check_array_forms

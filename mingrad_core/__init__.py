@@ -5,7 +5,6 @@ The core names no op; every operation is registered by a plugin (see ``mingrad_o
 
 # fmt: off
 from . import functional
-from .gradcheck import CheckReport, check_op
 from .registry import (OpRegistrationError, OpSpec, Origin, PluginError, PluginFailure,
                        PluginWarning, UnknownOpError, failures, get_op, get_plugin_manager,
                        hookimpl, ops, origin_of, plugin_manager, register_op, register_plugin,
@@ -14,8 +13,8 @@ from .scalar import (GradientError, Scalar, backprop, composite_of, grad, local_
                      toposort, watch_values)
 
 __all__ = [
-    "CheckReport", "GradientError", "OpRegistrationError", "OpSpec", "Origin", "PluginError",
-    "PluginFailure", "PluginWarning", "Scalar", "UnknownOpError", "backprop", "check_op",
+    "GradientError", "OpRegistrationError", "OpSpec", "Origin", "PluginError",
+    "PluginFailure", "PluginWarning", "Scalar", "UnknownOpError", "backprop",
     "composite_of", "failures", "functional", "get_op", "get_plugin_manager", "grad", "hookimpl",
     "local_gradient", "ops", "origin_of", "plugin_manager", "register_op", "register_plugin",
     "reset", "toposort", "watch_values",

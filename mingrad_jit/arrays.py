@@ -31,7 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from mingrad_core import CheckReport, OpSpec, get_op, origin_of
+from mingrad_core import OpSpec, get_op, origin_of
+from mingrad_ops import CheckReport
 
 Forms = tuple[Callable[..., Any], Callable[..., Any]]
 

@@ -12,6 +12,9 @@ and power are the C library's (x86-64 without AVX-512, measured; a few ulps apar
 tanh is the one computed differently: numpy's tanh is its own and differs from ``math.tanh`` by
 up to 2 ulps, so its array form uses the C library's formula. numpy is imported only when an
 array form first runs.
+
+``check_op`` (in ``gradcheck``) checks any registered op's gradients, a plugin's included,
+against finite differences.
 """
 
 import math
@@ -20,6 +23,10 @@ from collections.abc import Callable
 
 from mingrad_core import functional as F
 from mingrad_core import hookimpl
+
+from .gradcheck import CheckReport, check_op
+
+__all__ = ["CheckReport", "check_op", "mingrad_register_ops", "numpy_form"]
 
 POSITIVE = (0.1, 5.0)
 

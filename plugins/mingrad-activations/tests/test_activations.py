@@ -4,8 +4,9 @@ import autograd
 import autograd.numpy as anp
 import pytest
 
-from mingrad_core import Scalar, check_op, functional, grad, origin_of
+from mingrad_core import Scalar, functional, grad, origin_of
 from mingrad_nn import MLP
+from mingrad_ops import check_op
 from mingrad_viz import draw_graph
 
 ORACLES = {

@@ -6,8 +6,7 @@ import math
 import random
 from typing import NamedTuple
 
-from .registry import OpSpec, get_op
-from .scalar import Scalar, grad
+from mingrad_core import OpSpec, Scalar, get_op, grad
 
 
 class CheckReport(NamedTuple):
