@@ -388,8 +388,7 @@ def backprop(
             if linear is not None:
                 pending.setdefault(p, []).append((t, g))
                 continue
-            # x * 1.0 is x exactly: with create_graph=True, that is one node fewer
-            part = g if t.__class__ is float and t == 1.0 else _times(t, g)
+            part = _times(t, g)
             total = grads.get(p)
             grads[p] = part if total is None else total + part
         if observe is not None:
@@ -398,14 +397,16 @@ def backprop(
 
 
 def _times(t: object, g: object) -> object:
+    """``t * g``; but x * 1.0 is x exactly: with create_graph=True, that is one node fewer."""
+    if t.__class__ is float and t == 1.0:
+        return g
     return t if g.__class__ is float and g == 1.0 else t * g
 
 
 def _sum_of_products(linear: OpSpec, pairs: list, start: object) -> object:
     """``start + t1·g1 + t2·g2 + ...`` in that order, as one node (or none, for x·1.0)."""
     if start is None and len(pairs) == 1:
-        t, g = pairs[0]
-        return g if t.__class__ is float and t == 1.0 else _times(t, g)
+        return _times(*pairs[0])
     terms, upstreams = zip(*pairs)
     return linear(-0.0 if start is None else start, *terms, *upstreams)  # -0.0 + x is x
 
