@@ -224,6 +224,11 @@ def _wrong_count(what: str, name: str, terms, count: int) -> ValueError:
     )
 
 
+def _check_count(code: _Code, what: str, name: str, count: int, indent: int = 2) -> None:
+    """Emit a check that the gradient terms ``t`` just computed are one per input."""
+    code(f"if len(t) != {count}: raise _wrong_count({what!r}, {name!r}, t, {count})", indent)
+
+
 class _OpGroup:
     """An ``op`` group: the op's array forms on one row of inputs per argument."""
 
@@ -257,9 +262,8 @@ class _OpGroup:
 
     def terms(self, code: _Code, inputs: str, what: str = "array gradient") -> None:
         """Emit ``t = <the op's gradient>``, checking that it gave a term per input."""
-        count = self.group.idx.shape[0]
         code(f"t = {self.d}({inputs}, {self.out})")
-        code(f"if len(t) != {count}: raise _wrong_count({what!r}, {self.name!r}, t, {count})")
+        _check_count(code, what, self.name, self.group.idx.shape[0])
 
 
 class _BlockGroup(_OpGroup):
@@ -549,8 +553,8 @@ class StraightReplay:
         self.vals: list[float] = [0.0] * plan.size
         for slot, value in plan.constants.items():
             self.vals[slot] = value
-        self.namespace: dict[str, object] = {}
-        lines = ["def forward(v):"]
+        self.namespace: dict[str, object] = {"_wrong_count": _wrong_count}
+        code = _Code(self.namespace, "def forward(v):")
         self._ops: list[tuple[int, object, tuple[int, ...]]] = []
         for group in plan.groups:
             spec = group.spec
@@ -560,19 +564,13 @@ class StraightReplay:
                 self._ops.append((out, spec, ins))
                 args = ", ".join(f"v[{i}]" for i in ins)
                 if spec is None:
-                    lines.append(f"    v[{out}] = {' + '.join(f'v[{i}]' for i in ins)}")
+                    code(f"v[{out}] = {' + '.join(f'v[{i}]' for i in ins)}", 1)
                 else:
-                    name = self._name(spec.forward, f"f_{spec.name}")
-                    lines.append(f"    v[{out}] = {name}({args})")
-        if len(lines) == 1:
-            lines.append("    pass")
-        exec(compile("\n".join(lines), "<mingrad_jit forward>", "exec"), self.namespace)
-        self._forward: Callable = self.namespace["forward"]
+                    code(f"v[{out}] = {code.bind(f'f_{spec.name}', spec.forward)}({args})", 1)
+        if len(code.lines) == 1:
+            code("pass", 1)
+        self._forward: Callable = code.compile("<mingrad_jit forward>")
         self._backward: dict[int, Callable] = {}
-
-    def _name(self, fn: object, name: str) -> str:
-        self.namespace.setdefault(name, fn)
-        return name
 
     def forward(self, values: np.ndarray) -> None:
         """Read the parameters, feed the arguments' numbers, compute every node."""
@@ -600,7 +598,8 @@ class StraightReplay:
         plan = self.plan
         reached = plan.reach(root)
         needs = plan.needs_grad
-        lines = ["def backward(v, seed):", f"    g{root} = seed"]
+        code = _Code(self.namespace, "def backward(v, seed):")
+        code(f"g{root} = seed", 1)
         have = {root}
         for out, spec, ins in reversed(self._ops):
             if out not in have or not reached[out]:
@@ -608,34 +607,29 @@ class StraightReplay:
             if spec is None:
                 terms = ["1.0"] * len(ins)
             else:
-                name = self._name(spec.gradient, f"d_{spec.name}")
+                name = code.bind(f"d_{spec.name}", spec.gradient)
                 args = ", ".join(f"v[{i}]" for i in (*ins, out))
-                lines.append(f"    t = {name}({args})")
-                lines.append(f"    if len(t) != {len(ins)}: raise _bad_terms({spec.name!r}, t)")
+                code(f"t = {name}({args})", 1)
+                _check_count(code, "gradient", spec.name, len(ins), indent=1)
                 terms = [f"t[{k}]" for k in range(len(ins))]
             for k, i in enumerate(ins):
                 if not needs[i]:
                     continue
                 term = f"g{out}" if terms[k] == "1.0" else f"{terms[k]} * g{out}"
                 if i in have:
-                    lines.append(f"    g{i} = g{i} + {term}")
+                    code(f"g{i} = g{i} + {term}", 1)
                 else:
-                    lines.append(f"    g{i} = {term}")
+                    code(f"g{i} = {term}", 1)
                     have.add(i)
         start = plan.param_start
+        params = code.bind("P", plan.params)
         pairs = [
-            f"(P[{i}], g{start + i})"
+            f"({params}[{i}], g{start + i})"
             for i, p in enumerate(plan.params)
             if start + i in have and p.grad is not None
         ]
-        lines.append(f"    return [{', '.join(pairs)}]")
-        namespace = {**self.namespace, "P": plan.params, "_bad_terms": _bad_terms}
-        exec(compile("\n".join(lines), "<mingrad_jit backward>", "exec"), namespace)
-        return namespace["backward"]
-
-
-def _bad_terms(name: str, terms) -> ValueError:
-    return ValueError(f"the gradient of op {name!r} returned {len(terms)} term(s)")
+        code(f"return [{', '.join(pairs)}]", 1)
+        return code.compile(f"<mingrad_jit backward from slot {root}>")
 
 
 def estimate(plan: Plan) -> tuple[float, float]:
