@@ -1,6 +1,6 @@
 """Planning: turn a recorded graph into flat index arrays, grouped for one numpy call each.
 
-Every node gets a slot in one float64 buffer: first the constant 0 (padding), then the
+Every node gets a slot in one float64 buffer: slot 0 is left unused, then come the
 parameters (read on every call), the leaves made from arguments (fed on every call), and the
 constants written in the function (kept), then the computed nodes, one contiguous range per
 group. Single-use ``add`` chains (``sum()`` of many terms) are folded into n-ary sums, added
@@ -22,7 +22,6 @@ from mingrad_core import OpSpec, Scalar, get_op
 
 from .trace import Trace
 
-ZERO = 0  # buffer slot of the constant 0.0 that pads n-ary sums
 RELAX_PASSES = 64  # numpy passes over the edges to find levels before looping per node
 NARROW = 16  # ... or as soon as a pass settles less than 1 in NARROW + 1 of the nodes left
 
