@@ -8,6 +8,7 @@ import threading
 import weakref
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
 from . import registry
@@ -51,6 +52,9 @@ def _described(value: object) -> str:
 def _origin(op: OpSpec) -> str:
     """Which plugin registered ``op``, for error messages (an op used unregistered has none)."""
     return str(registry.origin_of(op.name) or "not registered")
+
+
+_DATA_DOC = "The value. Assigning any real number stores it as a float."
 
 
 def _operator(symbol: str, reflected: bool = False):
@@ -116,16 +120,12 @@ class Scalar:
         self._op: OpSpec | None = None
         self._a = self._b = None
 
-    @property
-    def data(self) -> float:
-        """The value. Assigning any real number stores it as a float."""
-        if _on_read is not None:
-            _on_read(self)
-        return self._data
+    def _store(self, value: float) -> None:
+        self._data = value if value.__class__ is float else _to_float(value)
 
-    @data.setter
-    def data(self, value: float) -> None:
-        self._data = _to_float(value)
+    # Reading is a slot read in C (a training loop reads every parameter's value every step);
+    # watch_values() puts in a getter that reports reads, while it is active.
+    data = property(attrgetter("_data"), _store, doc=_DATA_DOC)
 
     @property
     def parents(self) -> tuple[Scalar, ...]:
@@ -204,7 +204,6 @@ class Scalar:
                 node.grad = 0.0
 
 
-_on_read: Callable[[Scalar], None] | None = None
 _on_leaf: Callable[[Scalar, object], float] | None = None
 
 
@@ -221,25 +220,28 @@ def watch_values(
     on a value, and where numbers enter it. Only the calling thread is watched; one watch at a
     time; the engine's own reads of values are not seen.
     """
-    global _on_read, _on_leaf
-    if _on_read is not None:
+    global _on_leaf
+    if _on_leaf is not None:
         raise RuntimeError("values are already being watched")
     watched = threading.get_ident()
 
-    def read(node: Scalar) -> None:
+    def read(node: Scalar) -> float:
         if threading.get_ident() == watched:
             on_read(node)
+        return node._data
 
     def leaf(node: Scalar, value: object) -> float:
         if on_leaf is not None and threading.get_ident() == watched:
             return on_leaf(node, value)
         return _to_float(value)
 
-    _on_read, _on_leaf = read, leaf
+    _on_leaf = leaf
+    plain, Scalar.data = Scalar.data, property(read, Scalar._store, doc=_DATA_DOC)
     try:
         yield
     finally:
-        _on_read = _on_leaf = None
+        Scalar.data = plain
+        _on_leaf = None
 
 
 def _constant(value: object) -> Scalar:
