@@ -4,7 +4,9 @@ All in one process, alternating, best of N, printed as ratios:
 - the seed step (100 make_moons samples, MLP 2-16-16-1, hinge loss + 1e-4 L2, backward, SGD)
   eager, under ``jit``, as a hand-written numpy step (the floor), and in PyTorch on one thread
   when ``import torch`` works (it is not a dependency of MinGrad);
-- what tracing and planning cost once, and a retrace on a new batch size;
+- what tracing and planning cost once: as the first call of several new processes (beside the
+  eager forward in the same processes, which shows the machine's speed at the time), and in
+  this process; and a retrace on a new batch size;
 - a deep, narrow graph (random DAG, inputs from a recent window) eager and under jit;
 - digits: scikit-learn's 8x8 digits, MLP 64-32-10, softmax cross-entropy, full batch, trained
   to 97% training accuracy under jit; eager and jit time per step side by side.
@@ -16,7 +18,9 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
 import random
+import subprocess
 import sys
 import time
 
@@ -267,12 +271,57 @@ def digits(max_steps: int = 400, lr: float = 0.5) -> None:
     )
 
 
+def first_call() -> None:
+    """Run in a new process: the seed step's first jit call, then the eager forward twice."""
+    model = MLP(2, [16, 16, 1], seed=0)
+    loss_fn = seed_loss(model)
+    jitted = jit(loss_fn)
+    jitted(X, Y)
+    (info,) = jitted.info()
+    eager = []
+    for _ in range(2):
+        start = time.perf_counter()
+        loss_fn(X, Y)
+        eager.append(time.perf_counter() - start)
+    print(json.dumps({"trace_plan": info.trace_seconds + info.plan_seconds, "eager": eager[-1]}))
+
+
+def fresh_processes(count: int) -> None:
+    """Trace + plan as the first call of ``count`` new processes, beside the eager forward.
+
+    The first call of a process is the slowest (cold caches, memory the process has not used
+    yet), and this machine's speed drifts between processes; the eager forward of the same
+    function, timed in the same process, shows how fast the machine was at the time.
+    """
+    runs = []
+    for _ in range(count):
+        out = subprocess.run(
+            [sys.executable, __file__, "--first-call"], capture_output=True, text=True, check=True
+        )
+        runs.append(json.loads(out.stdout.splitlines()[-1]))
+    plan = sorted(r["trace_plan"] * 1e3 for r in runs)
+    eager = sorted(r["eager"] * 1e3 for r in runs)
+    print(
+        f"trace + plan as the first call of {count} new processes: median "
+        f"{np.median(plan):.0f} ms (range {plan[0]:.0f}-{plan[-1]:.0f}); the eager forward in "
+        f"the same processes: median {np.median(eager):.0f} ms ({eager[0]:.0f}-{eager[-1]:.0f})"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument(
+        "--processes", type=int, default=7, help="new processes to time the first call in"
+    )
     parser.add_argument("--no-digits", action="store_true")
+    parser.add_argument("--first-call", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.first_call:
+        first_call()
+        return
     print(f"Python {sys.version.split()[0]}, numpy {np.__version__}")
+    fresh_processes(args.processes)
     seed_step(args.rounds)
     deep_graph(args.rounds)
     if not args.no_digits:
