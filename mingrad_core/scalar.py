@@ -147,9 +147,6 @@ class Scalar:
     def __float__(self) -> float:
         return self.data
 
-    def __dir__(self) -> list[str]:
-        return sorted({*super().__dir__(), *registry.ops()})
-
     def backward(self, gradient: float = 1.0) -> None:
         """Backpropagate from this node, writing d(self)/d(node) into every node's ``grad``.
 
