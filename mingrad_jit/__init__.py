@@ -15,6 +15,8 @@
   written in the function itself (``1.0 / len(xs)``) are kept.
 - What comes back: ``Result`` objects (``.data``, ``.backward()``) in the structure returned;
   ``backward()`` adds into the parameters' ``.grad`` exactly as eager ``backward()`` does.
+- Threads: one trace at a time in a process (a thread that needs a structure being traced
+  waits for it); each thread replays into buffers of its own, so calls at once never mix.
 - What is refused: reading a value while tracing (``s.data``, ``float(s)``, ``if``/comparisons/
   ``int()`` on an argument's number) raises ``TracedValueError`` naming the line, since a
   replay would follow the branch the trace saw whatever the new values. Compute with ops

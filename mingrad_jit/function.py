@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,6 +15,8 @@ import numpy as np
 from .plan import Plan, build
 from .replay import make_replay
 from .trace import JitArgumentError, Tracer, flatten_arguments
+
+_tracing = threading.RLock()
 
 
 class StaleResultError(RuntimeError):
@@ -34,39 +37,63 @@ class TraceInfo:
     plan_seconds: float
 
 
+class _Run:
+    """One thread's replay of a trace (its own buffers), and how many calls have used it."""
+
+    __slots__ = ("replay", "calls")
+
+    def __init__(self, replay) -> None:
+        self.replay, self.calls = replay, 0
+
+
 class _Entry:
-    __slots__ = ("plan", "replay", "outputs", "slots", "generation", "info")
+    """One cached trace: its plan, the returned structure, and a replay per thread.
+
+    Each thread replays into buffers of its own, so calls from several threads at once never
+    mix their values (a thread's first call writes out and compiles the plan's code again).
+    """
+
+    __slots__ = ("plan", "strategy", "outputs", "slots", "info", "_runs")
 
     def __init__(self, plan: Plan, replay, outputs: Any, info: TraceInfo) -> None:
-        self.plan, self.replay, self.outputs, self.info = plan, replay, outputs, info
+        self.plan, self.strategy, self.outputs, self.info = plan, replay.strategy, outputs, info
         self.slots = np.array(plan.outputs, dtype=np.intp)  # the roots' slots, to read them
-        self.generation = 0
+        self._runs = threading.local()
+        self._runs.run = _Run(replay)
+
+    def run(self) -> _Run:
+        """The calling thread's replay."""
+        run = getattr(self._runs, "run", None)
+        if run is None:
+            run = self._runs.run = _Run(make_replay(self.plan, self.strategy))
+        return run
 
 
 class Result:
     """A Scalar computed by a replay: its value, and ``backward()`` through the trace.
 
     ``backward()`` adds into the ``.grad`` of every parameter this result depends on, exactly
-    as eager ``backward()`` does on leaves. Call it before calling the jitted function again
-    with arguments of the same structure: that call reuses (and overwrites) the buffers.
+    as eager ``backward()`` does on leaves. Call it before the thread that made this result
+    calls the jitted function again with arguments of the same structure: that call reuses
+    (and overwrites) the thread's buffers.
     """
 
-    __slots__ = ("data", "_entry", "_slot", "_generation")
+    __slots__ = ("data", "_run", "_slot", "_call")
 
-    def __init__(self, data: float, entry: _Entry, slot: int) -> None:
+    def __init__(self, data: float, run: _Run, slot: int) -> None:
         self.data = data
-        self._entry, self._slot, self._generation = entry, slot, entry.generation
+        self._run, self._slot, self._call = run, slot, run.calls
 
     def backward(self, gradient: float = 1.0) -> None:
         """Backpropagate from this result into the parameters' ``.grad`` (they accumulate)."""
-        entry = self._entry
-        if entry.generation != self._generation:
+        run = self._run
+        if run.calls != self._call:
             raise StaleResultError(
                 "backward() on a result of an earlier call: the jitted function has been "
                 "called again with arguments of the same structure since, which replaced "
                 "this call's values; call backward() before the next call"
             )
-        entry.replay.backward(self._slot, float(gradient))
+        run.replay.backward(self._slot, float(gradient))
 
     def __float__(self) -> float:
         return self.data
@@ -93,6 +120,7 @@ class JitFunction:
         self.strategy = strategy
         self.traces = 0
         self.replays = 0
+        self._counting = threading.Lock()
         self._cache: dict[tuple, _Entry] = {}
 
     @property
@@ -100,7 +128,7 @@ class JitFunction:
         return self._name
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if Tracer.active is not None:  # called while tracing another function: inline it
+        if Tracer.active() is not None:  # called while tracing another function: inline it
             return self.fn(*args, **kwargs)
         if kwargs:
             raise JitArgumentError(
@@ -110,13 +138,30 @@ class JitFunction:
         key, values = flatten_arguments(args, self.name)
         entry = self._cache.get(key)
         if entry is None:
-            entry = self._cache[key] = self._trace(key, args, values)
-            self.traces += 1
+            entry = self._traced(key, args, values)
         else:
-            self.replays += 1
-        entry.replay.forward(values)
-        entry.generation += 1
-        return self._results(entry)
+            with self._counting:
+                self.replays += 1
+        run = entry.run()
+        run.replay.forward(values)
+        run.calls += 1
+        data = run.replay.values(entry.slots)
+        return _fill(entry.outputs, [Result(d, run, s) for d, s in zip(data, entry.plan.outputs)])
+
+    def _traced(self, key: tuple, args: tuple, values: np.ndarray) -> _Entry:
+        # One trace at a time in the process (values are watched process-wide); a thread that
+        # waited here finds the trace another thread just made for the same structure.
+        with _tracing:
+            entry = self._cache.get(key)
+            traced = entry is None
+            if traced:
+                entry = self._cache[key] = self._trace(key, args, values)
+        with self._counting:
+            if traced:
+                self.traces += 1
+            else:
+                self.replays += 1
+        return entry
 
     def _trace(self, key: tuple, args: tuple, values: np.ndarray) -> _Entry:
         # The cyclic garbage collector would scan every node of the growing graph again and
@@ -144,11 +189,6 @@ class JitFunction:
             plan_seconds=end - middle,
         )
         return _Entry(plan, replay, recorded.outputs, info)
-
-    def _results(self, entry: _Entry) -> Any:
-        data = entry.replay.values(entry.slots)
-        results = [Result(d, entry, s) for d, s in zip(data, entry.plan.outputs)]
-        return _fill(entry.outputs, results)
 
     def info(self) -> list[TraceInfo]:
         """One ``TraceInfo`` per cached trace, in the order they were made."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import linecache
 import numbers
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -183,7 +184,12 @@ class Trace:
 class Tracer:
     """Runs a function once on ``TracedNumber`` arguments, watching every value read."""
 
-    active: Tracer | None = None  # the tracer running now, if any
+    _running = threading.local()  # .tracer: the tracer running in this thread, if any
+
+    @staticmethod
+    def active() -> Tracer | None:
+        """The tracer running in the calling thread, if any."""
+        return getattr(Tracer._running, "tracer", None)
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -207,12 +213,12 @@ class Tracer:
         """Call ``fn`` on ``args`` with its numbers replaced by ``TracedNumber``; keep the graph."""
         flat = iter(range(len(values)))
         stand_ins = _rebuild(args, lambda: self._number(next(flat), values))
-        Tracer.active = self
+        Tracer._running.tracer = self
         try:
             with watch_values(self._on_read, self._on_leaf):
                 result = fn(*stand_ins)
         finally:
-            Tracer.active = None
+            Tracer._running.tracer = None
         roots: list[Scalar] = []
         outputs = _collect_outputs(result, roots, self.name)
         return Trace(outputs, roots, self.slots, self.created, self.keep)

@@ -5,6 +5,7 @@ import operator
 import random
 import subprocess
 import sys
+import threading
 import warnings
 from collections import Counter
 
@@ -253,6 +254,45 @@ def test_backward_on_a_replaced_result_is_refused():
     f([2.0])
     with pytest.raises(StaleResultError, match="call backward"):
         first.backward()
+
+
+@pytest.mark.parametrize("strategy", ["levels", "code"])
+def test_threads_calling_at_once_each_get_their_own_values_and_one_trace(strategy):
+    model = MLP(2, [8, 1], seed=0)
+    loss_fn = seed_loss(model)
+    f = jit(loss_fn, strategy=strategy)
+    rng = random.Random(3)
+    batches = [batch(rng, 40) for _ in range(6)]
+    eager = [value_and_grads(model, loss_fn, *b) for b in batches]
+    threads, rounds = 4, 30
+    model.zero_grad()
+    start, backward = threading.Barrier(threads), threading.Lock()
+    seen, failures = [], []
+
+    def worker(k):
+        try:
+            start.wait()  # every thread's first call at once: one traces, the others wait
+            for i in range(rounds):
+                j = (k + i) % len(batches)
+                result = f(*batches[j])
+                seen.append((type(result).__name__, j, result.data))
+                with backward:  # as in eager mode, adding into shared .grad needs a lock
+                    result.backward()
+        except Exception as exc:  # reported below: a thread's exception is lost otherwise
+            failures.append(exc)
+
+    pool = [threading.Thread(target=worker, args=(k,)) for k in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    assert failures == []
+    assert (f.traces, f.replays) == (1, threads * rounds - 1)
+    for kind, j, value in seen:
+        assert kind == "Result" and value == pytest.approx(eager[j][0], rel=TOL, abs=TOL)
+    calls = Counter(j for _, j, _ in seen)
+    expected = [sum(calls[j] * eager[j][1][i] for j in calls) for i in range(len(eager[0][1]))]
+    assert_close([p.grad for p in model.parameters()], expected, tol=1e-9)
 
 
 def test_mingrad_reexports_jit_and_needs_numpy_only_for_it():
