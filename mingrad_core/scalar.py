@@ -153,6 +153,8 @@ class Scalar:
         Computed nodes get this call's gradient; leaves add it to what they hold, so a second
         call on the same graph doubles the leaves' gradients (clear them with ``zero_grad``).
         """
+        if _on_read is not None:  # gradients are computed from the graph's values
+            _on_read(self)
         # The same numbers as backprop(), summed in the same order, but accumulated straight
         # into .grad: no dict per edge, and the one- and two-input cases unrolled.
         order = toposort(self)
@@ -201,6 +203,7 @@ class Scalar:
                 node.grad = 0.0
 
 
+_on_read: Callable[[Scalar], float] | None = None
 _on_leaf: Callable[[Scalar, object], float] | None = None
 
 
@@ -210,14 +213,16 @@ def watch_values(
     on_leaf: Callable[[Scalar, object], float] | None = None,
 ) -> Iterator[None]:
     """While active, call ``on_read(node)`` whenever code reads a Scalar's value (``.data``,
-    ``float()``), and let ``on_leaf(node, value)`` turn the value a new leaf or constant is
-    made from into its float (seeing which node was made from which number).
+    ``float()``) or computes float gradients from the graph ending at it (``backward()``,
+    ``grad()`` and ``backprop()`` without ``create_graph``), and let ``on_leaf(node, value)``
+    turn the value a new leaf or constant is made from into its float (seeing which node was
+    made from which number).
 
     For tools that record a graph (``mingrad_jit``): they must know when a computation depends
     on a value, and where numbers enter it. Only the calling thread is watched; one watch at a
     time; the engine's own reads of values are not seen.
     """
-    global _on_leaf
+    global _on_read, _on_leaf
     if _on_leaf is not None:
         raise RuntimeError("values are already being watched")
     watched = threading.get_ident()
@@ -232,13 +237,13 @@ def watch_values(
             return on_leaf(node, value)
         return _to_float(value)
 
-    _on_leaf = leaf
+    _on_read, _on_leaf = read, leaf
     plain, Scalar.data = Scalar.data, property(read, Scalar._store, doc=_DATA_DOC)
     try:
         yield
     finally:
         Scalar.data = plain
-        _on_leaf = None
+        _on_read = _on_leaf = None
 
 
 def _constant(value: object) -> Scalar:
@@ -279,11 +284,13 @@ def apply(op: OpSpec, args: tuple) -> Scalar | float:
         more = " or more" if op.variadic else ""
         raise TypeError(f"op {op.name!r} takes {op.arity}{more} input(s); got {len(args)}")
     data = [a._data for a in args if isinstance(a, Scalar)]
+    if not data:  # numbers in, number out (a composite's forward runs on constants)
+        args = tuple(map(_to_float, args))
     if op.gradient is not None:
         if len(data) == len(args):
             return _node(op, op.forward(*data), args)
-        if not data:  # numbers in, number out
-            return _to_float(op.forward(*map(_to_float, args)), op)
+        if not data:
+            return _to_float(op.forward(*args), op)
     inputs = tuple(a if isinstance(a, Scalar) else _constant(a) for a in args)
     if op.gradient is None:  # a composite: its forward is built from other ops on Scalars
         out = op.forward(*inputs)
@@ -364,6 +371,9 @@ def backprop(
     passed theirs). Nothing's ``.grad`` is touched.
     """
     roots = (roots,) if isinstance(roots, Scalar) else tuple(roots)
+    if _on_read is not None and not create_graph:  # float gradients are read from values
+        for root in roots:
+            _on_read(root)
     grads: dict[Scalar, object] = {}
     for root in roots:
         if root.grad is not None:

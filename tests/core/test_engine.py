@@ -191,16 +191,19 @@ def test_watch_values_sees_reads_by_code_but_not_by_the_engine():
 
     with watch_values(read.append, on_leaf):
         y = (a * 3).tanh()
-        y.backward()
         assert read == [] and made == [3]  # the constant 3; the engine read nothing
+        grad(y, [a], create_graph=True)  # gradients as nodes read no value
+        assert read == []
+        y.backward()  # gradients as numbers are read from the graph's values
+        grad(y, [a])
         float(y)
         _ = a.data
         with pytest.raises(RuntimeError, match="already"):
             with watch_values(read.append):
                 pass
-    assert read == [y, a]
+    assert read == [y, y, y, a]
     _ = a.data
-    assert read == [y, a]  # the watch ended
+    assert read == [y, y, y, a]  # the watch ended
 
 
 def test_a_watch_that_raises_stops_watching_reads():
