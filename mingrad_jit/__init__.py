@@ -11,20 +11,24 @@
   over the ops' scalar forms for deep, narrow graphs.
 - What is fed on every call: every number in the arguments, including numbers mixed into
   expressions as constants (labels in ``-y * score``), and the current ``.data`` of every
-  parameter (a leaf Scalar made outside the function that the outputs depend on). Constants
-  written in the function itself (``1.0 / len(xs)``) are kept.
+  parameter (a leaf Scalar made outside the function that the outputs depend on; a Scalar
+  computed outside is computed again from its leaves). Constants written in the function
+  itself (``1.0 / len(xs)``) are kept. The cache key is the arguments' nesting, lengths and
+  container types. On a method, each instance gets its own jitted function, ``self`` bound.
 - What comes back: ``Result`` objects (``.data``, ``.backward()``) in the structure returned;
   ``backward()`` adds into the parameters' ``.grad`` exactly as eager ``backward()`` does.
 - Threads: one trace at a time in a process (a thread that needs a structure being traced
   waits for it); each thread replays into buffers of its own, so calls at once never mix.
 - What is refused: reading a value while tracing (``s.data``, ``float(s)``, ``if``/comparisons/
-  ``int()`` on an argument's number) raises ``TracedValueError`` naming the line, since a
-  replay would follow the branch the trace saw whatever the new values. Compute with ops
-  (``x.relu()``, ``b + (a - b).relu()`` for a maximum) instead.
+  ``int()``/``%``/numpy functions on an argument's number, an op on numbers alone, gradients
+  as numbers from ``backward()`` or ``grad()``) raises ``TracedValueError`` naming the line,
+  since a replay would follow the branch the trace saw whatever the new values. Compute with
+  ops (``x.relu()``, ``b + (a - b).relu()`` for a maximum) instead; inside, take gradients
+  with ``grad(..., create_graph=True)``.
 
-Replays equal eager results to within rounding (sums and matrix products may add in another
-order); IEEE special values propagate as in eager mode. Ops without array forms are looped over
-their scalar forms.
+Replays equal eager results to within rounding (matrix products, and the contributions to a
+parameter's gradient, may add in another order); IEEE special values propagate as in eager
+mode. Ops without array forms are looped over their scalar forms.
 """
 
 # fmt: off

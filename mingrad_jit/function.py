@@ -14,7 +14,7 @@ import numpy as np
 
 from .plan import Plan, build
 from .replay import make_replay
-from .trace import JitArgumentError, Tracer, flatten_arguments
+from .trace import JitArgumentError, Tracer, as_float, flatten_arguments, is_number, remake
 
 _tracing = threading.RLock()
 
@@ -93,7 +93,12 @@ class Result:
                 "called again with arguments of the same structure since, which replaced "
                 "this call's values; call backward() before the next call"
             )
-        run.replay.backward(self._slot, float(gradient))
+        if not is_number(gradient):
+            raise TypeError(
+                f"backward() takes a real number as the gradient; got {type(gradient).__name__} "
+                f"{gradient!r:.60}"
+            )
+        run.replay.backward(self._slot, as_float(gradient))
 
     def __float__(self) -> float:
         return self.data
@@ -106,7 +111,8 @@ class JitFunction:
     """A function traced once per argument structure and replayed as array code.
 
     ``traces`` counts the calls that traced (a new structure: nesting and lengths);
-    ``replays`` the calls that reused a trace.
+    ``replays`` the calls that reused a trace. On a method, each instance gets a jitted
+    function of its own, with ``self`` bound: its Scalars are parameters, not arguments.
     """
 
     def __init__(self, fn: Callable, strategy: str = "auto") -> None:
@@ -127,6 +133,24 @@ class JitFunction:
     def name(self) -> str:
         return self._name
 
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._attribute = name
+
+    def __get__(self, instance: object, owner: type | None = None) -> JitFunction:
+        if instance is None:
+            return self
+        bound = JitFunction(functools.partial(self.fn, instance), self.strategy)
+        bound._name = self._name
+        try:  # kept on the instance, where the next lookup finds it: one cache per instance
+            vars(instance)[self._attribute] = bound
+        except (AttributeError, TypeError) as exc:  # no __dict__, or not set by a class body
+            raise TypeError(
+                f"jitted method {self.name}() keeps each instance's traces in the instance's "
+                f"__dict__; {type(instance).__name__} instances have none (__slots__), or jit "
+                "was not applied in the class body: jit a function of the instance instead"
+            ) from exc
+        return bound
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if Tracer.active() is not None:  # called while tracing another function: inline it
             return self.fn(*args, **kwargs)
@@ -143,8 +167,8 @@ class JitFunction:
             with self._counting:
                 self.replays += 1
         run = entry.run()
+        run.calls += 1  # first: a forward that raises part-way has still spoiled older results
         run.replay.forward(values)
-        run.calls += 1
         data = run.replay.values(entry.slots)
         return _fill(entry.outputs, [Result(d, run, s) for d, s in zip(data, entry.plan.outputs)])
 
@@ -202,7 +226,7 @@ class JitFunction:
 def _fill(structure: Any, results: list[Result]) -> Any:
     if isinstance(structure, int):
         return results[structure]
-    return type(structure)(_fill(item, results) for item in structure)
+    return remake(structure, [_fill(item, results) for item in structure])
 
 
 def jit(fn: Callable | None = None, *, strategy: str = "auto") -> Any:

@@ -9,6 +9,7 @@ labels mixed into expressions are fed anew on every replay; reading a value (``.
 from __future__ import annotations
 
 import linecache
+import math
 import numbers
 import sys
 import threading
@@ -48,14 +49,14 @@ def _user_line() -> str:
     return f"{where}: `{source}`" if source else where
 
 
-def refuse(what: str, function: str) -> TracedValueError:
+def refuse(what: str, function: str, hint: str = "") -> TracedValueError:
     """The error for a value read while tracing ``function``, naming the user's line."""
     return TracedValueError(
         f"{_user_line()}\n{what} while jit traces {function}(). A trace records the graph once "
         "and replays it on new numbers, so it cannot follow a branch or a conversion that "
         "depends on a value. Compute with ops instead (e.g. x.relu() for max(x, 0), "
         "b + (a - b).relu() for max(a, b)), move the test out of the jitted function, "
-        "or call the function without jit."
+        f"or call the function without jit.{hint}"
     )
 
 
@@ -83,8 +84,10 @@ class TracedNumber:
     def __repr__(self) -> str:
         return f"TracedNumber(slot={self.slot})"
 
-    def _refuse(self, what: str):
-        raise refuse(f"{what} an argument (a number fed anew on every call)", self._tracer.name)
+    def _refuse(self, what: str, hint: str = ""):
+        raise refuse(
+            f"{what} an argument (a number fed anew on every call)", self._tracer.name, hint
+        )
 
     def __add__(self, other):
         return self._scalar() + other
@@ -123,7 +126,11 @@ class TracedNumber:
         return self
 
     def __float__(self):
-        self._refuse("float() of")
+        self._refuse(
+            "float() of",
+            " An op on numbers alone (F.exp(x), F.sub(x, 1.0)) computes a number, not a node: "
+            "make the argument a Scalar first (Scalar(x).exp()).",
+        )
 
     def __int__(self):
         self._refuse("int() of")
@@ -159,6 +166,17 @@ class TracedNumber:
         self._refuse("comparing")
 
     __lt__ = __le__ = __gt__ = __ge__ = __eq__ = __ne__ = _compare
+
+    def _modulo(self, other):
+        self._refuse("%, // or divmod() (no op computes them) of")
+
+    __mod__ = __rmod__ = __floordiv__ = __rfloordiv__ = __divmod__ = __rdivmod__ = _modulo
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        self._refuse(
+            f"numpy's {ufunc.__name__}() of",
+            " Use the registered ops, which a trace records: Scalar(x).exp() for np.exp(x).",
+        )
 
 
 numbers.Real.register(TracedNumber)  # so Scalar arithmetic accepts it as a number
@@ -198,7 +216,13 @@ class Tracer:
         self.keep: list[Scalar] = []
 
     def _on_read(self, node: Scalar) -> None:
-        raise refuse("reading the value of a Scalar (.data, float())", self.name)
+        raise refuse(
+            "reading the value of a Scalar (.data, float(), or gradients as numbers: "
+            "backward(), grad())",
+            self.name,
+            " Gradients: call backward() on the jitted function's result, outside it; inside, "
+            "grad(..., create_graph=True) gives them as Scalars, which a trace records.",
+        )
 
     def _on_leaf(self, node: Scalar, value: object) -> float:
         self.created.add(id(node))
@@ -230,10 +254,16 @@ class Tracer:
 def _rebuild(value: Any, make: Callable[[], TracedNumber]) -> Any:
     """``value`` with every number replaced by ``make()``, in depth-first order."""
     if isinstance(value, (list, tuple)):
-        return type(value)(_rebuild(v, make) for v in value)
+        return remake(value, [_rebuild(v, make) for v in value])
     if isinstance(value, np.ndarray):
         return _rebuild(value.tolist(), make)
     return make()
+
+
+def remake(like: list | tuple, items: list) -> list | tuple:
+    """A container of ``like``'s type holding ``items`` (a named tuple takes them one by one)."""
+    kind = type(like)
+    return kind(*items) if hasattr(kind, "_fields") else kind(items)
 
 
 def _collect_outputs(value: Any, roots: list[Scalar], name: str) -> Any:
@@ -242,7 +272,7 @@ def _collect_outputs(value: Any, roots: list[Scalar], name: str) -> Any:
         roots.append(value)
         return len(roots) - 1
     if isinstance(value, (list, tuple)):
-        return type(value)(_collect_outputs(v, roots, name) for v in value)
+        return remake(value, [_collect_outputs(v, roots, name) for v in value])
     raise JitOutputError(
         f"{name}() returned {type(value).__name__} {_short(value)} under jit; expected a "
         "Scalar or a (nested) tuple or list of Scalars (a number that depends on no Scalar "
@@ -261,22 +291,41 @@ def flatten_arguments(args: tuple, name: str) -> tuple[tuple, np.ndarray]:
             except ValueError:  # ragged
                 array = np.empty(0, dtype=object)
             if array.dtype.kind in "biuf":
-                key.append((type(arg).__name__, array.shape))
+                key.append((type(arg), array.shape, _row_types(arg, array.ndim)))
                 parts.append(array.astype(np.float64, copy=False).ravel())
                 continue
             structure, numbers_ = _flatten_ragged(arg, position, name)
             key.append(structure)
             parts.append(np.asarray(numbers_, dtype=np.float64))
-        elif _is_number(arg):
+        elif is_number(arg):
             key.append("number")
-            parts.append(np.asarray([float(arg)]))
+            parts.append(np.asarray([as_float(arg)]))
         else:
             raise _bad_argument(arg, position, name)
     values = np.concatenate(parts) if parts else np.zeros(0)
     return tuple(key), values
 
 
-def _is_number(value: object) -> bool:
+def _row_types(value: Any, depth: int) -> tuple:
+    """The types of the containers nested in ``value`` (its rows, their rows, ...), in order:
+    a function may tell a tuple from a list, and rebuilds its rows as it got them."""
+    if depth < 2 or isinstance(value, np.ndarray):  # an array's rows are given as lists
+        return ()
+    rows = tuple(map(type, value))
+    if depth == 2:
+        return rows
+    return (rows, tuple(_row_types(row, depth - 1) for row in value))
+
+
+def as_float(value: Any) -> float:
+    """``float(value)``, but an int too large for a float is ±inf, as in eager mode."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
+
+
+def is_number(value: object) -> bool:
     if isinstance(value, (Scalar, TracedNumber)):
         return False
     if isinstance(value, numbers.Real):
@@ -290,11 +339,11 @@ def _flatten_ragged(value: Any, position: int, name: str) -> tuple[Any, list[flo
 
     def walk(v: Any) -> Any:
         if isinstance(v, (list, tuple)):
-            return (type(v).__name__, tuple(walk(item) for item in v))
+            return (type(v), tuple(walk(item) for item in v))
         if isinstance(v, np.ndarray):
             return walk(v.tolist())
-        if _is_number(v):
-            out.append(float(v))
+        if is_number(v):
+            out.append(as_float(v))
             return "number"
         raise _bad_argument(v, position, name)
 

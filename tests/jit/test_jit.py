@@ -7,12 +7,13 @@ import subprocess
 import sys
 import threading
 import warnings
-from collections import Counter
+from collections import Counter, namedtuple
 
 import numpy as np
 import pytest
 
-from mingrad_core import Scalar, get_op, register_op, toposort
+from mingrad_core import Scalar, get_op, grad, register_op, toposort
+from mingrad_core import functional as F
 from mingrad_jit import (
     JitArgumentError,
     JitOutputError,
@@ -254,6 +255,113 @@ def test_backward_on_a_replaced_result_is_refused():
     f([2.0])
     with pytest.raises(StaleResultError, match="call backward"):
         first.backward()
+
+
+@pytest.mark.parametrize(
+    "fn, hint",
+    [
+        (lambda w, x: w * F.sub(x, 1.0), "numbers alone"),  # a composite: it once went unseen
+        (lambda w, x: w * F.exp(x), "numbers alone"),
+        (lambda w, x: w * np.exp(x), "numpy's exp"),
+        (lambda w, x: w * (x % 2), "divmod"),
+        (lambda w, x: w * grad((w * x).tanh(), [w])[0], "Gradients: call backward"),
+        (lambda w, x: w * x + (w * x).backward(), "Gradients: call backward"),
+    ],
+)
+def test_values_computed_from_arguments_or_gradients_are_refused(fn, hint):
+    w = Scalar(0.5)
+    jitted = jit(lambda x: fn(w, x))
+    with pytest.raises(TracedValueError, match=hint) as info:
+        jitted(2.0)
+    assert "test_jit.py" in str(info.value) and jitted.traces == 0
+
+
+def test_gradients_as_scalars_inside_the_function_are_replayed():
+    w = Scalar(0.5)
+
+    def fn(x):
+        (gw,) = grad((w * x).tanh(), [w], create_graph=True)
+        return w * gw
+
+    jitted = jit(fn)
+    for x in [1.0, 2.0, -3.0]:
+        assert jitted(x).data == pytest.approx(fn(x).data, rel=TOL)
+
+
+def test_rows_as_tuples_or_lists_are_traced_apart_and_kept():
+    a, b = Scalar(0.5), Scalar(-1.5)
+
+    def fn(rows):
+        scale = a if isinstance(rows[0], tuple) else b
+        return [type(row)(scale * v for v in row) for row in rows]
+
+    jitted = jit(fn)
+    for rows in ([(1.0, 2.0)], [[1.0, 2.0]], [(1.0, 2.0), [3.0, 4.0]]):
+        got, expected = jitted(rows), fn(rows)
+        assert [type(row) for row in got] == [type(row) for row in expected]
+        assert [r.data for row in got for r in row] == [e.data for row in expected for e in row]
+    assert jitted.traces == 3
+
+
+def test_named_tuples_go_in_and_come_out():
+    Point = namedtuple("Point", "x y")
+    w = Scalar(0.5)
+    jitted = jit(lambda p: Point(w * p.x, w * p.y))
+    out = jitted(Point(1.0, 4.0))
+    assert isinstance(out, Point) and (out.x.data, out.y.data) == (0.5, 2.0)
+
+
+def test_a_jitted_method_traces_each_instance_with_self_bound():
+    class Net:
+        def __init__(self, scale):
+            self.w = Scalar(scale)
+
+        @jit
+        def loss(self, xs):
+            return sum(self.w * x for x in xs)
+
+    a, b = Net(2.0), Net(3.0)
+    assert (a.loss([1.0, 2.0]).data, b.loss([1.0, 2.0]).data) == (6.0, 9.0)
+    a.loss([5.0, 5.0]).backward()
+    assert a.w.grad == 10.0 and b.w.grad == 0.0
+    assert (a.loss.traces, a.loss.replays, b.loss.traces) == (1, 1, 1)
+
+    class Slotted:
+        __slots__ = ("w",)
+
+        @jit
+        def f(self, x):
+            return self.w * x
+
+    with pytest.raises(TypeError, match="__slots__"):
+        Slotted().f(1.0)
+
+
+def test_a_call_that_raises_part_way_spoils_older_results():
+    def forward(x):
+        if x > 100:
+            raise ValueError("out of range")
+        return x * x
+
+    register_op(name="jit_sqr", arity=1, forward=forward, gradient=lambda x, out: (2 * x,))
+    w = Scalar(1.5)
+    jitted = jit(lambda xs: F.jit_sqr((w * xs[0]).tanh() * 200) + (w * xs[1]).exp())
+    first = jitted([0.001, 1.0])
+    with pytest.raises(ValueError, match="out of range"):
+        jitted([1.0, 5.0])
+    with pytest.raises(StaleResultError):
+        first.backward()
+
+
+def test_numbers_as_eager_mode_takes_them():
+    w = Scalar(0.5)
+    jitted = jit(lambda x: w * x[0])
+    assert jitted([10**400]).data == (w * 10**400).data == math.inf
+    result = jitted([1.0])
+    result.backward(10**400)
+    assert w.grad == math.inf
+    with pytest.raises(TypeError, match="got str '2.0'"):
+        result.backward("2.0")
 
 
 @pytest.mark.parametrize("strategy", ["levels", "code"])
