@@ -166,33 +166,17 @@ class Scalar:
                 leaves.append((node, node.grad))  # before + total, added once at the end
                 node.grad = -0.0
             # else a leaf at ±0.0 (after zero_grad): adding into it gives before + total exactly
-        if self.grad is not None:
-            self.grad += _to_float(gradient)
-        for node in reversed(order):
-            op = node._op
-            if op is None:
-                continue
-            g, a, b = node.grad, node._a, node._b
-            try:
-                if b is not None:
-                    ta, tb = op.gradient(a._data, b._data, node._data)
-                    if ta.__class__ is float and tb.__class__ is float:
-                        if a.grad is not None:
-                            a.grad += ta * g
-                        if b.grad is not None:
-                            b.grad += tb * g
-                        continue
-                elif a.__class__ is not tuple:
-                    (ta,) = op.gradient(a._data, node._data)
-                    if ta.__class__ is float:
-                        if a.grad is not None:
-                            a.grad += ta * g
-                        continue
-            except Exception:
-                pass  # the general path below says what went wrong, or recovers
-            for p, t in zip(node.parents, local_gradient(node)):
-                if p.grad is not None:  # constants take no gradient
-                    p.grad += t * g
+        try:
+            if self.grad is not None:
+                self.grad += _to_float(gradient)
+            _propagate(order)
+        except BaseException:  # leave the leaves as they were: the zeros, and before
+            for node in order:
+                if node._op is None and node.grad is not None:
+                    node.grad = 0.0
+            for leaf, before in leaves:
+                leaf.grad = before
+            raise
         for leaf, before in leaves:
             leaf.grad = before + leaf.grad
 
@@ -201,6 +185,35 @@ class Scalar:
         for node in toposort(self):
             if node.grad is not None:
                 node.grad = 0.0
+
+
+def _propagate(order: list[Scalar]) -> None:
+    """backward()'s loop: each computed node, users first, passes grad * term to its inputs."""
+    for node in reversed(order):
+        op = node._op
+        if op is None:
+            continue
+        g, a, b = node.grad, node._a, node._b
+        try:
+            if b is not None:
+                ta, tb = op.gradient(a._data, b._data, node._data)
+                if ta.__class__ is float and tb.__class__ is float:
+                    if a.grad is not None:
+                        a.grad += ta * g
+                    if b.grad is not None:
+                        b.grad += tb * g
+                    continue
+            elif a.__class__ is not tuple:
+                (ta,) = op.gradient(a._data, node._data)
+                if ta.__class__ is float:
+                    if a.grad is not None:
+                        a.grad += ta * g
+                    continue
+        except Exception:
+            pass  # the general path below says what went wrong, or recovers
+        for p, t in zip(node.parents, local_gradient(node)):
+            if p.grad is not None:  # constants take no gradient
+                p.grad += t * g
 
 
 _on_read: Callable[[Scalar], float] | None = None
@@ -452,7 +465,7 @@ def local_gradient(node: Scalar, create_graph: bool = False) -> tuple:
             if isinstance(t, Scalar):
                 t = t._data
             elif isinstance(t, numbers.Real) or _numpy_real(t):
-                t = float(t)
+                t = _to_float(t)  # an int too large for a float is inf
             else:
                 raise _gradient_error(
                     node,
@@ -497,7 +510,10 @@ def grad(
 
 
 def _scalars(value, what: str) -> tuple[Scalar, ...]:
-    items = (value,) if isinstance(value, Scalar) else tuple(value)
+    try:
+        items = (value,) if isinstance(value, Scalar) else tuple(value)
+    except TypeError:  # not a Scalar, nor an iterable of them: said below
+        items = (value,)
     for item in items:
         if not isinstance(item, Scalar):
             raise TypeError(f"grad() {what} must be Scalars; got {type(item).__name__} {item!r}")

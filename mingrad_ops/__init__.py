@@ -18,6 +18,7 @@ against finite differences.
 """
 
 import math
+import sys
 import operator
 from collections.abc import Callable
 
@@ -73,15 +74,26 @@ def _pow(a: float, b: float) -> float:
     return out if type(out) is float else math.nan  # a complex result: negative ** fraction
 
 
+_RECIPROCAL_OVERFLOWS = 1 / sys.float_info.max  # below it (in size), 1 / x is inf
+
+
 def _pow_gradient(a, b, out):
-    # d(x**0)/dx = 0 even at x = 0, where the formula gives 0 * inf; elsewhere keep the
-    # formula, whose dependence on b is what the second derivatives need.
-    da = 0.0 if float(b) == 0 and float(a) == 0 else b * F.pow(a, b - 1)
-    return da, out * F.log(a)
+    # d(x**0)/dx = 0 for every x, where the formula can give 0 * inf (x = 0, or x so small
+    # that x**-1 overflows). With create_graph (Scalars) the formula is kept elsewhere: its
+    # dependence on b is what the second derivatives need.
+    if float(b) == 0 and (b.__class__ is float or abs(float(a)) < _RECIPROCAL_OVERFLOWS):
+        da = 0.0
+    else:
+        da = b * F.pow(a, b - 1)
+    # d(0**b)/db = 0 for b >= 0 (0**b is 0, or 1 at b = 0), where the formula gives 0 * -inf;
+    # PyTorch takes the same value.
+    db = 0.0 if float(a) == 0 and float(b) >= 0 else out * F.log(a)
+    return da, db
 
 
 def _pow_gradient_array(np, a, b, out):
-    return np.where((a == 0) & (b == 0), 0.0, b * np.power(a, b - 1)), out * np.log(a)
+    da = np.where(b == 0, 0.0, b * np.power(a, b - 1))
+    return da, np.where((a == 0) & (b >= 0), 0.0, out * np.log(a))
 
 
 def _relu_array(np, x):

@@ -34,9 +34,23 @@ def test_log_of_zero_and_of_a_negative():
     assert math.isnan(value) and slope == -1.0
 
 
-@pytest.mark.parametrize("at", [0.0, 2.0, -3.0])
+@pytest.mark.parametrize("at", [0.0, 2.0, -3.0, 1e-310, -5e-324, 1e-308])
 def test_power_zero_is_one_with_zero_gradient_everywhere(at):
     assert value_and_grad(lambda x: x**0, at) == (1.0, 0.0)
+    x = Scalar(at)  # where x**-1 overflows, 0 * x**-1 would be nan, on either path
+    (dx,) = grad(x**0, [x], create_graph=True)
+    assert dx.data == 0.0
+    (x**0).backward()
+    assert x.grad == 0.0
+
+
+@pytest.mark.parametrize("exponent, slope", [(2.0, 0.0), (0.0, 0.0), (1.0, 0.0), (0.5, 0.0)])
+def test_zero_to_a_power_has_zero_slope_in_the_exponent_as_in_pytorch(exponent, slope):
+    x, b = Scalar(0.0), Scalar(exponent)
+    assert grad(x**b, [b]) == (slope,)  # 0 * log(0) would be nan (or -inf at b = 0)
+    (x**b).backward()
+    assert b.grad == slope
+    assert grad(Scalar(0.0) ** b, [b], create_graph=True)[0].data == slope
 
 
 def test_zero_to_a_negative_power_is_inf():

@@ -206,6 +206,34 @@ def test_watch_values_sees_reads_by_code_but_not_by_the_engine():
     assert read == [y, y, y, a]  # the watch ended
 
 
+@pytest.mark.parametrize("gradient", ["1.0", None])
+def test_a_backward_that_fails_leaves_the_leaves_as_they_were(gradient):
+    register_op(name="two_terms", arity=1, forward=lambda x: x, gradient=lambda x, out: (1, 2))
+    a, b, c = Scalar(3.0), Scalar(4.0), Scalar(5.0)
+    (a * b).backward()
+    assert (a.grad, b.grad, c.grad) == (4.0, 3.0, 0.0)
+    with pytest.raises(GradientError, match="two_terms"):
+        (a * b + c * a.two_terms()).backward()
+    assert (a.grad, b.grad, c.grad) == (4.0, 3.0, 0.0)  # not -0.0, not partly added
+    with pytest.raises(TypeError):
+        (a * c).backward(gradient)
+    assert (a.grad, b.grad, c.grad) == (4.0, 3.0, 0.0)
+
+
+def test_grad_says_what_it_was_given_instead_of_scalars():
+    x = Scalar(1.0)
+    with pytest.raises(TypeError, match="inputs must be Scalars; got float 1.0"):
+        grad(x, 1.0)
+    with pytest.raises(TypeError, match="outputs must be Scalars; got float 3.0"):
+        grad(3.0, x)
+
+
+def test_a_term_too_large_for_a_float_is_inf():
+    register_op(name="huge_slope", arity=1, forward=lambda x: x, gradient=lambda x, out: (10**400,))
+    x = Scalar(1.0)
+    assert grad(x.huge_slope(), [x]) == (math.inf,)
+
+
 def test_a_watch_that_raises_stops_watching_reads():
     a = Scalar(2.0)
     read = []
