@@ -5,11 +5,16 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import traceback
+
+EXIT_INTERNAL_ERROR = 70  # sysexits' EX_SOFTWARE: an exception that is nobody's input's fault
 
 
 def _demo(args: argparse.Namespace) -> int:
     from .demo import plot, require_demo_dependencies, train_digits, train_moons
 
+    if args.steps is not None and args.steps < 1:
+        raise ValueError(f"--steps must be at least 1; got {args.steps}")
     require_demo_dependencies()
     from tqdm import tqdm
 
@@ -355,13 +360,43 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# raised by a slip in code (MinGrad's or a plugin's), whatever the input: reported as bugs
+_BUGS = (IndexError, KeyError, NotImplementedError, RecursionError)
+
+
+def _internal_error(exc: Exception) -> str:
+    """One line for an exception no input explains: what, where it was raised, whom to tell."""
+    text = " ".join(str(exc).split())
+    if len(text) > 300:
+        text = f"{text[:300]}..."
+    where = ""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if frames:
+        where = f" (raised at {frames[-1].filename}:{frames[-1].lineno}, in {frames[-1].name})"
+    return (
+        f"{type(exc).__name__}: {text}{where}. This is a bug in MinGrad or in a plugin, not in "
+        "what you typed; please report it with the command you ran"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run the ``mingrad`` command and return its exit status: 0, or 1 for what the command
+    reports as a failure (``check``, ``demo``). Errors are one line on stderr, never a
+    traceback, with status 2 for a bad input or setup and 70 for an internal error."""
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (ValueError, LookupError, OSError, RuntimeError) as exc:
-        print(f"mingrad {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        print(f"mingrad {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if isinstance(exc, ValueError | LookupError | OSError | RuntimeError) and (
+            type(exc) not in _BUGS
+        ):
+            print(f"mingrad {args.command}: error: {exc}", file=sys.stderr)
+            return 2
+        print(f"mingrad {args.command}: internal error: {_internal_error(exc)}", file=sys.stderr)
+        return EXIT_INTERNAL_ERROR
 
 
 if __name__ == "__main__":

@@ -72,6 +72,7 @@ def train_moons(
     Stops after the first step whose loss is not finite (see ``Training.diverged_at``).
     ``use_jit``: trace the loss once and replay it (``mingrad_jit``; same results, faster).
     """
+    _check_steps(steps)
     X, y = moons(seed=seed)
     model = MLP(2, [16, 16, 1], activation=activation, seed=seed)
     optimizer = SGD(model.parameters(), lr=linear_decay(1.0, 0.1, steps))
@@ -106,6 +107,7 @@ def train_digits(
     cross-entropy, full-batch SGD at ``lr``, until the training accuracy reaches ``target``
     or after ``steps`` steps. Labels go in as one-hot rows, so the loss traces under jit.
     """
+    _check_steps(steps)
     require_demo_dependencies()
     from sklearn.datasets import load_digits
 
@@ -135,6 +137,11 @@ def train_digits(
         if not _step(run, k, loss, accuracy, optimizer, on_step) or accuracy >= target:
             break
     return run
+
+
+def _check_steps(steps: object) -> None:
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
+        raise ValueError(f"steps must be a positive int, the number of SGD steps; got {steps!r}")
 
 
 def _step(run: Training, k: int, loss, accuracy: float, optimizer, on_step) -> bool:

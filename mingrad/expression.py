@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 import math
 
-from mingrad_core import OpSpec, Scalar, get_op, ops
+from mingrad_core import OpSpec, Scalar, get_op, ops, origin_of
 from mingrad_core.registry import bound_to
 
 MAX_DEPTH = 2000
@@ -38,10 +38,22 @@ def _number(value: int | float) -> float:
 
 
 def _apply(op: OpSpec, args: list) -> Scalar | float:
+    """``op(*args)``; whatever it raises becomes an ExpressionError naming the op and its
+    plugin (a plugin's forward may raise anything, a NameError from a typo included)."""
     try:
         return op(*args)
-    except (TypeError, ArithmeticError) as exc:
-        raise ExpressionError(str(exc)) from None
+    except Exception as exc:  # reported in one line, with the op and its plugin
+        text = str(exc)
+        if f"op {op.name!r}" in text:  # the engine's own message names them already
+            raise ExpressionError(text) from None
+        if len(text) > _QUOTE:
+            text = f"{text[:_QUOTE]}..."
+        inputs = ", ".join(repr(a.data if isinstance(a, Scalar) else a) for a in args[:8])
+        inputs += ", ..." if len(args) > 8 else ""
+        raise ExpressionError(
+            f"op {op.name!r} ({origin_of(op.name) or 'not registered'}) raised "
+            f"{type(exc).__name__} at input(s) ({inputs}): {text}"
+        ) from None
 
 
 class _Evaluator:

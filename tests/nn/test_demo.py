@@ -91,3 +91,21 @@ def test_the_demo_functions_without_the_extra_raise_the_install_hint(monkeypatch
     monkeypatch.setitem(sys.modules, "sklearn", None)
     with pytest.raises(MissingDemoDependencyError, match=r"pip install \"mingrad\[demo\]\""):
         moons()
+
+
+@pytest.mark.parametrize("dataset", ["moons", "digits"])
+@pytest.mark.parametrize("steps", ["0", "-5"])
+def test_demo_refuses_fewer_than_one_step_naming_the_option(capsys, dataset, steps):
+    assert main(["demo", "--dataset", dataset, "--steps", steps]) == 2
+    assert (
+        capsys.readouterr().err == f"mingrad demo: error: --steps must be at least 1; got {steps}\n"
+    )
+
+
+@pytest.mark.parametrize("steps", [0, -1, 2.5, True])
+def test_the_training_functions_refuse_fewer_than_one_step(steps):
+    from mingrad.demo import train_digits
+
+    for train in (train_moons, train_digits):
+        with pytest.raises(ValueError, match=rf"steps must be a positive int.*got {steps!r}"):
+            train(steps=steps)

@@ -1,11 +1,12 @@
 """`mingrad ops` and `mingrad check`, with real throwaway plugin distributions."""
 
+import os
 import subprocess
 
 import pytest
 
 import mingrad_core
-from mingrad.cli import main
+from mingrad.cli import EXIT_INTERNAL_ERROR, main
 from mingrad_core import register_op
 
 WRONG_GRADIENT = """
@@ -223,3 +224,70 @@ def test_ops_in_strict_mode_lists_what_loaded_and_every_failure(
     assert "plugin 'boom'" in failed and "ImportError: no numpyy" in failed
     assert "plugin 'dup'" in failed and "'relu'" in failed
     assert captured.err.count("\n") == 1 and "2 plugin(s) failed to load" in captured.err
+
+
+TYPO_IN_FORWARD = """
+from mingrad_core import hookimpl
+
+@hookimpl
+def mingrad_register_ops(register):
+    register(
+        name="buggy", arity=1, forward=lambda x: undefined_name + x, gradient=lambda x, out: (1.0,)
+    )
+"""
+
+
+def test_graph_reports_a_plugin_ops_exception_naming_the_op_and_its_plugin(
+    install_plugin, capsys, tmp_path
+):
+    install_plugin("mingrad-buggy", {"buggy": TYPO_IN_FORWARD})
+    out = tmp_path / "g.svg"
+    assert main(["graph", "buggy(x) + 1", "x=1.5", "-o", str(out)]) == 2
+    assert capsys.readouterr().err == (
+        "mingrad graph: error: op 'buggy' (plugin 'buggy', distribution mingrad-buggy 1.0) "
+        "raised NameError at input(s) (1.5): name 'undefined_name' is not defined\n"
+    )
+    assert not out.exists()
+
+
+def test_the_installed_command_prints_no_traceback_for_a_buggy_plugin(install_plugin, tmp_path):
+    root = install_plugin("mingrad-buggy", {"buggy": TYPO_IN_FORWARD})
+    result = subprocess.run(
+        ["mingrad", "graph", "x.buggy()", "x=1", "-o", str(tmp_path / "g.svg")],
+        capture_output=True,
+        text=True,
+        env={
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.getenv("PYTHONPATH")])),
+        },
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1
+    assert "op 'buggy' (plugin 'buggy', distribution mingrad-buggy 1.0)" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "error", [AttributeError("'NoneType' object has no attribute 'x'"), IndexError("list index")]
+)
+def test_an_internal_error_is_one_line_naming_it_where_it_was_raised_and_whom_to_tell(
+    monkeypatch, capsys, error
+):
+    def broken():
+        raise error
+
+    monkeypatch.setattr("mingrad.cli._seed_example", broken)
+    assert main(["graph"]) == EXIT_INTERNAL_ERROR
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith(f"mingrad graph: internal error: {type(error).__name__}: {error}")
+    assert f"(raised at {__file__}:" in err and ", in broken)" in err
+    assert "bug in MinGrad or in a plugin" in err and "please report it" in err
+
+
+def test_an_interrupt_is_one_line(monkeypatch, capsys):
+    def interrupted():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("mingrad.cli._seed_example", interrupted)
+    assert main(["graph"]) == 130
+    assert capsys.readouterr().err == "mingrad graph: interrupted\n"
