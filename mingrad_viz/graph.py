@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import html
+import re
+import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -17,6 +19,7 @@ INSTALL_HINT = (
 )
 NOT_COMPUTED = "not computed yet"
 TABLE = 'BORDER="0" CELLBORDER="1" CELLSPACING="0" CELLPADDING="4"'
+_DOT_SAID = 400  # characters of dot's error output quoted in a GraphvizError
 
 
 class GraphvizNotFoundError(RuntimeError):
@@ -27,20 +30,70 @@ class GraphTooLargeError(ValueError):
     """The graph has more nodes than the drawing limit."""
 
 
+class GraphvizError(graphviz.CalledProcessError, RuntimeError):
+    """Graphviz's ``dot`` failed or crashed; the message gives its exit status and what it said.
+
+    Still a ``graphviz.CalledProcessError`` (``returncode``, ``stderr``), and a RuntimeError.
+    """
+
+    def __str__(self) -> str:
+        if self.returncode < 0:
+            try:
+                status = f"was killed by {signal.Signals(-self.returncode).name}"
+            except ValueError:
+                status = f"was killed by signal {-self.returncode}"
+        else:
+            status = f"exited with status {self.returncode}"
+        said = self.stderr or ""
+        if isinstance(said, bytes):
+            said = said.decode(errors="replace")
+        said = " ".join(said.split())  # one line
+        if len(said) > _DOT_SAID:
+            said = f"{said[:_DOT_SAID]}..."
+        return f"Graphviz's dot {status} while drawing the graph" + (f": {said}" if said else "")
+
+
 class Graph(graphviz.Digraph):
-    """A ``graphviz.Digraph`` whose rendering errors say how to install Graphviz."""
+    """A ``graphviz.Digraph`` whose rendering errors say how to install Graphviz, or what
+    ``dot`` said when it failed (``GraphvizError``; dot's messages are not echoed to stderr
+    unless ``quiet=False`` is passed)."""
 
     def pipe(self, *args, **kwargs):
+        if len(args) < 5:  # quiet is pipe's fifth parameter
+            kwargs.setdefault("quiet", True)
         try:
             return super().pipe(*args, **kwargs)
         except graphviz.ExecutableNotFound as exc:
             raise GraphvizNotFoundError(INSTALL_HINT) from exc
+        except graphviz.CalledProcessError as exc:
+            raise _dot_failed(exc) from exc
 
     def render(self, *args, **kwargs):
+        if len(args) < 9:  # quiet is render's ninth parameter
+            kwargs.setdefault("quiet", True)
         try:
             return super().render(*args, **kwargs)
         except graphviz.ExecutableNotFound as exc:
             raise GraphvizNotFoundError(INSTALL_HINT) from exc
+        except graphviz.CalledProcessError as exc:
+            raise _dot_failed(exc) from exc
+
+
+def _dot_failed(exc: graphviz.CalledProcessError) -> GraphvizError:
+    return GraphvizError(exc.returncode, exc.cmd, output=exc.output, stderr=exc.stderr)
+
+
+# What Graphviz's HTML-like labels cannot hold (C0 controls, even as character references;
+# lone surrogates, which are not UTF-8; U+FFFE and U+FFFF), and what they would hide (DEL, C1)
+_UNDRAWABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+
+
+def label_text(text: str) -> str:
+    """``text`` for a Graphviz HTML-like label: markup escaped, and every character Graphviz
+    cannot hold shown as its Python escape (``"\\x01"``, ``"\\n"``), so any str draws."""
+    shown = _UNDRAWABLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+    # dot's lexer misreads some "]" next to markup ("<B>]</B>"): a character reference is safe
+    return html.escape(shown).replace("]", "&#93;")
 
 
 def number(value: object) -> str:
@@ -202,7 +255,7 @@ def build(
         if node.op is not None:
             op_label, inputs = made.get(node, (node.op.label, node.parents))
             where.node(
-                f"{nid}op", f"<{html.escape(op_label)}>", shape="ellipse", **ident(nid + "op")
+                f"{nid}op", f"<{label_text(op_label)}>", shape="ellipse", **ident(nid + "op")
             )
             graph.edge(f"{nid}op", nid, **ident(f"{nid}out"))
             for k, parent in enumerate(inputs):
@@ -223,7 +276,7 @@ def _nest(graph: Graph, boxes: list[Composite], bodies: dict[int, Graph], ids, i
     for box, parent in reversed(everything):  # children were listed after their parents
         body = bodies.setdefault(id(box), Graph(name=f"cluster_{ids[box.result]}"))
         body.attr(
-            label=f"<{html.escape(box.label)} (composite)>",
+            label=f"<{label_text(box.label)} (composite)>",
             labelloc="b" if graph.graph_attr.get("rankdir") == "BT" else "t",
             style="rounded,dashed",
             color="gray50",
@@ -241,8 +294,8 @@ def _nest(graph: Graph, boxes: list[Composite], bodies: dict[int, Graph], ids, i
 
 def _label(node: Scalar, grads: str) -> str:
     rows = []
-    if node.name is not None:
-        rows.append(f"<B>{html.escape(node.name)}</B>")
+    if node.name:  # an empty name draws as no name
+        rows.append(f"<B>{label_text(node.name)}</B>")
     rows.append(f"data {number(node.data)}")
     if node.grad is not None and grads != "off":
         rows.append(f"grad {number(node.grad) if grads == 'on' else NOT_COMPUTED}")

@@ -5,15 +5,20 @@ from __future__ import annotations
 import html
 import json
 import os
+import re
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from mingrad_core import Scalar, backprop, composite_of, toposort
 
-from .graph import NOT_COMPUTED, TABLE, build, find_composites, number, walk
+from .graph import NOT_COMPUTED, TABLE, build, find_composites, label_text, number, walk
 
 _TOKEN = "mgpPREFIXmgp"  # stands for the per-instance id prefix in the drawing's SVG
+# where dot writes it: only at the start of an id attribute ("-" written as "&#45;"), so a name
+# that contains the token, in a text element, is left as it is
+_TOKEN_ID = re.compile(rf'(?<= id="){_TOKEN}(?=&#45;|-)')
+_PLACEHOLDER = re.compile(r"__(P|STYLE|SVG|SCRIPT|DATA)__")
 
 
 @dataclass(frozen=True)
@@ -70,8 +75,8 @@ class BackpropPlayer:
 
         def label(node: Scalar, nid: str) -> str:
             rows = []
-            if node.name is not None:
-                rows.append(f"<B>{html.escape(node.name)}</B>")
+            if node.name:  # an empty name draws as no name
+                rows.append(f"<B>{label_text(node.name)}</B>")
             elif node.grad is not None:
                 rows.append(f'<FONT COLOR="gray40">{self._short[node]}</FONT>')
             data = len(rows)
@@ -143,7 +148,7 @@ class BackpropPlayer:
         return {"inputs": [self._index[p] for p in step.node.parents], "edges": edges}
 
     def _name(self, node: Scalar) -> str:
-        return html.escape(self._short[node])
+        return label_text(self._short[node])
 
     def _describe(self, step: Step, before: dict[Scalar, float]) -> str:
         if step.kind == "forward":
@@ -171,7 +176,7 @@ class BackpropPlayer:
 
     def _formula(self, node: Scalar) -> str:
         args = [self._name(p) for p in node.parents]
-        label = html.escape(node.op.label)
+        label = label_text(node.op.label)
         if len(args) == 2 and not node.op.label.isidentifier():
             return f"{args[0]} {label} {args[1]}"
         return f"{label}({', '.join(args)})"
@@ -189,7 +194,7 @@ class BackpropPlayer:
         spec = composite_of(node)
         if spec is not None:
             text += (
-                f"<p>{name} is the result of the composite op {html.escape(spec[0].label)}, "
+                f"<p>{name} is the result of the composite op {label_text(spec[0].label)}, "
                 "drawn as the ops it is made of, in a dashed box.</p>"
             )
         return text
@@ -230,18 +235,16 @@ class BackpropPlayer:
         """The player as an HTML fragment, with element ids of its own."""
         prefix = f"mgp{uuid.uuid4().hex[:12]}"
         data = json.dumps(self._data).replace("</", "<\\/")
-        return (
-            _FRAGMENT.replace("__STYLE__", _STYLE)
-            .replace("__SVG__", self._svg)
-            .replace("__SCRIPT__", _SCRIPT.replace("__DATA__", data))
-            .replace(_TOKEN, prefix)
-            .replace("__P__", prefix)
-        )
+        # each template is filled in one pass, so names and labels (in the SVG and the data)
+        # are never taken for placeholders
+        script = _fill(_SCRIPT, P=prefix, DATA=data)
+        svg = _TOKEN_ID.sub(prefix, self._svg)
+        return _fill(_FRAGMENT, P=prefix, STYLE=_STYLE, SVG=svg, SCRIPT=script)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the player as one HTML file that works offline; returns the path."""
         path = Path(path)
-        page = _PAGE.replace("__BODY__", self.html())
+        page = _PAGE.replace("__BODY__", self.html())  # one placeholder: one pass
         path.write_text(page, encoding="utf-8")
         return path
 
@@ -257,8 +260,13 @@ def backprop_player(root: Scalar, *, max_nodes: int = 300, rankdir: str = "BT") 
     return BackpropPlayer(root, max_nodes=max_nodes, rankdir=rankdir)
 
 
+def _fill(template: str, **parts: str) -> str:
+    """``template`` with each ``__NAME__`` replaced by ``parts[NAME]``, in one pass."""
+    return _PLACEHOLDER.sub(lambda m: parts[m.group(1)], template)
+
+
 def _short_name(node: Scalar, k: int) -> str:
-    if node.name is not None:
+    if node.name:
         return node.name
     if node.grad is None:
         return number(node.data)

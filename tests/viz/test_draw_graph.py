@@ -8,6 +8,7 @@ import pytest
 from mingrad.cli import main
 from mingrad_core import Scalar, register_op
 from mingrad_viz import GraphTooLargeError, GraphvizNotFoundError, draw_graph
+from mingrad_viz.graph import GraphvizError
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -219,3 +220,77 @@ def test_before_backward_gradients_show_as_not_computed_yet_not_zero():
     assert "a | data 2 | grad not computed yet" in render(y)[0].values()
     with pytest.raises(ValueError, match="grads must be 'auto', True or False; got 1"):
         draw_graph(y, grads=1)
+
+
+ODD_NAMES = ["", "\x00", "\x01", "\n", "\t", "a\x1fb", "]", "]]>", "\ud800", "\ufffe", "\x7f"]
+
+
+@pytest.mark.parametrize("name", ODD_NAMES)
+def test_every_str_name_draws(name):
+    x = Scalar(1.0, name=name)
+    nodes, _ = render(x * 2)
+    (leaf,) = (text for text in nodes.values() if "data 1 |" in text)
+    shown = name.encode("unicode_escape").decode()  # what Graphviz cannot hold, as escapes
+    assert leaf == (f"{shown} | " if name else "") + "data 1 | grad not computed yet"
+
+
+def test_an_empty_name_draws_as_no_name():
+    source = draw_graph(Scalar(1.0, name="") * 2).source
+    assert "<B>" not in source
+    assert render(Scalar(1.0, name="") * 2)[0] == render(Scalar(1.0) * 2)[0]
+
+
+def test_op_labels_graphviz_cannot_hold_are_shown_escaped():
+    register_op(name="odd", arity=1, label="]\x01", forward=lambda x: 2 * x)  # a composite
+    nodes, _ = render(Scalar(1.0, name="x").odd())
+    assert "]\\x01 (composite)" in draw_graph(Scalar(1.0).odd()).source.replace("&#93;", "]")
+    assert "*" in nodes.values()
+    collapsed, _ = render(Scalar(1.0).odd(), composites="collapse")
+    assert "]\\x01" in collapsed.values()
+
+
+def fake_dot(tmp_path, script):
+    """A ``dot`` on PATH that runs ``script`` (sh) instead of Graphviz."""
+    folder = tmp_path / "fake-bin"
+    folder.mkdir()
+    dot = folder / "dot"
+    dot.write_text(f"#!/bin/sh\n{script}\n")
+    dot.chmod(0o755)
+    return str(folder)
+
+
+@pytest.mark.parametrize(
+    "script, message",
+    [
+        (
+            "echo 'Error: something went wrong' >&2; echo 'in label of node n1' >&2; exit 1",
+            "Graphviz's dot exited with status 1 while drawing the graph: Error: something "
+            "went wrong in label of node n1",
+        ),
+        ("kill -SEGV $$", "Graphviz's dot was killed by SIGSEGV while drawing the graph"),
+    ],
+)
+def test_a_failing_dot_raises_one_clear_error(monkeypatch, tmp_path, script, message):
+    monkeypatch.setenv("PATH", fake_dot(tmp_path, script))
+    for attempt in (
+        lambda: draw_graph(seed()).pipe("svg"),
+        lambda: draw_graph(seed()).render(tmp_path / "g", format="svg"),
+    ):
+        with pytest.raises(GraphvizError) as caught:
+            attempt()
+        assert str(caught.value) == message
+        assert isinstance(caught.value, RuntimeError)
+        assert isinstance(caught.value, graphviz.CalledProcessError)  # as graphviz raised it
+
+
+@pytest.mark.parametrize("animate", [[], ["--animate"]])
+def test_mingrad_graph_reports_a_failing_dot_in_one_line(monkeypatch, tmp_path, capsys, animate):
+    monkeypatch.setenv("PATH", fake_dot(tmp_path, "echo 'Error: boom' >&2; exit 3"))
+    out = tmp_path / "out.svg"
+    assert main(["graph", *animate, "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        "mingrad graph: error: Graphviz's dot exited with status 3 while drawing the graph: "
+        "Error: boom\n"
+    )
+    assert not out.exists()

@@ -1,11 +1,14 @@
 """The backprop player's recorded steps, checked against backward(), and the page it writes."""
 
 import re
+import xml.etree.ElementTree as ET
 
 import pytest
 
 from mingrad_core import Scalar, register_op, toposort
 from mingrad_viz import GraphTooLargeError, backprop_player, record_steps
+
+SVG = "{http://www.w3.org/2000/svg}"
 
 
 def seed():
@@ -139,3 +142,32 @@ def test_graphs_over_the_limit_are_refused_like_draw_graph():
         backprop_player(y, max_nodes=0)
     with pytest.raises(TypeError, match="draws a Scalar; got float"):
         backprop_player(1.5)
+
+
+@pytest.mark.parametrize("name", ["", "\x01", "\x00", "\n", "]", "]]>", "\ud800", "\ufffe"])
+def test_every_str_name_plays(name, tmp_path):
+    x = Scalar(1.0, name=name)
+    player = backprop_player(x * x)
+    player.save(tmp_path / "p.html")
+    svg = ET.fromstring(player._svg)
+    bold = [t.text for t in svg.iter(f"{SVG}text") if t.get("font-weight") == "bold"]
+    # what Graphviz cannot hold shows as escapes; an empty name draws as no name
+    assert bold == ([name.encode("unicode_escape").decode()] if name else [])
+    if not name:  # the leaf is numbered, as an unnamed one is
+        assert "#1" in [t.text for t in svg.iter(f"{SVG}text")]
+
+
+PLACEHOLDERS = ["__SCRIPT__", "__P__", "__STYLE__", "__SVG__", "__DATA__", "mgpPREFIXmgp"]
+
+
+@pytest.mark.parametrize("name", [*PLACEHOLDERS, " ".join(PLACEHOLDERS)])
+def test_names_are_never_taken_for_the_pages_placeholders(name):
+    x = Scalar(2.0, name=name)
+    page = backprop_player(x * 3).html()
+    assert page.count("<script>") == 1 and page.count("<style>") == 1
+    svg = page[page.index("<svg") : page.index("</svg>")]
+    assert f">{name}</text>" in svg  # drawn verbatim
+    assert svg.count(name) == 1
+    ids = re.findall(r'\bid="([^"]+)"', page)
+    prefix = ids[0]
+    assert all(i == prefix or i.startswith(f"{prefix}&#45;") for i in ids)
