@@ -1,8 +1,13 @@
-"""Losses over a batch of predictions, and L2 regularisation. Each returns one Scalar."""
+"""Losses over a batch of predictions, and L2 regularisation. Each returns one Scalar.
+
+Scores and logits are Scalars (a model's outputs): ``hinge_loss`` and ``bce_with_logits``
+refuse a plain number, and ``cross_entropy`` a row of them, with a TypeError naming the argument.
+"""
 
 from __future__ import annotations
 
 import numbers
+import reprlib
 from collections.abc import Iterable, Sequence
 
 from mingrad_core import Scalar
@@ -17,9 +22,28 @@ def _pairs(predictions: Sequence, targets: Sequence) -> list[tuple]:
     return list(zip(predictions, targets))
 
 
+def _refuse_numbers(values: Sequence, where: str) -> None:
+    """A TypeError if any of ``values`` is a plain number rather than a Scalar."""
+    for k, value in enumerate(values):
+        if not isinstance(value, Scalar) and _is_number(value):
+            raise TypeError(
+                f"{where}[{k}] is {type(value).__name__} {value!r}; expected a Scalar, such as "
+                f"a model's output (a plain number has no gradient; Scalar({value!r}) makes one)"
+            )
+
+
+def _is_number(value: object) -> bool:
+    """A real number: int, float, bool, or a numpy scalar of a real kind."""
+    if isinstance(value, numbers.Real):
+        return True
+    dtype = getattr(value, "dtype", None)
+    return getattr(value, "shape", None) == () and getattr(dtype, "kind", "") in "biuf"
+
+
 def hinge_loss(scores: Sequence[Scalar], labels: Sequence[float]) -> Scalar:
     """Mean max-margin loss ``relu(1 - y * score)``, labels -1 or +1."""
     pairs = _pairs(scores, labels)
+    _refuse_numbers(scores, "hinge_loss(scores, labels): scores")
     return sum((1 + -y * s).relu() for s, y in pairs) * (1.0 / len(pairs))
 
 
@@ -39,6 +63,7 @@ def bce_with_logits(logits: Sequence[Scalar], targets: Sequence[float]) -> Scala
     """
     total = 0.0
     pairs = _pairs(logits, targets)
+    _refuse_numbers(logits, "bce_with_logits(logits, targets): logits")
     for z, t in pairs:
         r = z.relu()
         total = total + r - z * t + (1 + (z - 2 * r).exp()).log()
@@ -56,9 +81,20 @@ def cross_entropy(logits_rows: Sequence[Sequence[Scalar]], labels: Sequence) -> 
     """
     pairs = _pairs(logits_rows, labels)
     total = 0.0
-    for row, label in pairs:
+    for k, (row, label) in enumerate(pairs):
+        if not isinstance(row, Sequence):
+            raise TypeError(
+                f"cross_entropy(logits_rows, labels): logits_rows[{k}] is "
+                f"{type(row).__name__}; expected a row of Scalars, one logit per class"
+            )
         if not row:
             raise ValueError("cross_entropy needs at least one logit per row; got an empty row")
+        if all(_is_number(z) for z in row):  # a constant logit beside Scalars is fine
+            raise TypeError(
+                f"cross_entropy(logits_rows, labels): logits_rows[{k}] holds only numbers "
+                f"{reprlib.repr(row)}; expected Scalars, such as a model's outputs (a plain "
+                "number has no gradient; Scalar(x) makes one)"
+            )
         m = row[0]
         for z in row[1:]:
             m = m + (z - m).relu()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import numbers
 import random
+import reprlib
 from collections.abc import Sequence
 
 from mingrad_core import Scalar, get_op, ops
@@ -27,6 +29,19 @@ def _activation(name: str | None):
             f"{', '.join(available)}"
         )
     return get_op(name)
+
+
+def _layer_sizes(nouts: object) -> list[int]:
+    """``nouts`` as a list of ints, or an error saying what an MLP expects."""
+    expected = "an MLP's nouts lists its layer sizes: at least one layer, each a positive int"
+    got = f"such as [16, 16, 1]; got {type(nouts).__name__} {reprlib.repr(nouts)}"
+    if not isinstance(nouts, Sequence) or isinstance(nouts, str | bytes):
+        raise TypeError(f"{expected}, {got}")
+    if any(not isinstance(n, numbers.Integral) or isinstance(n, bool) for n in nouts):
+        raise TypeError(f"{expected}, {got}")
+    if not nouts or min(nouts) < 1:
+        raise ValueError(f"{expected}, {got}")
+    return [int(n) for n in nouts]
 
 
 class Module:
@@ -101,19 +116,19 @@ class Layer(Module):
 class MLP(Module):
     """A multi-layer perceptron: ``activation`` after every layer but the last, which is linear.
 
-    Returns a Scalar when the last layer has one output, else a list.
+    ``nouts`` lists the layers' sizes (``[16, 16, 1]``); ``activation=None`` makes every layer
+    linear. Returns a Scalar when the last layer has one output, else a list.
     """
 
     def __init__(
-        self, nin: int, nouts: Sequence[int], activation: str = "relu", seed: Seed = None
+        self, nin: int, nouts: Sequence[int], activation: str | None = "relu", seed: Seed = None
     ) -> None:
-        if not nouts:
-            raise ValueError("an MLP needs at least one layer size in nouts")
+        nouts = _layer_sizes(nouts)
         rng = _rng(seed)
         sizes = [nin, *nouts]
         last = len(nouts) - 1
         _activation(activation)  # fail here, with the list of choices, even for one layer
-        self.nin, self.nouts, self.activation = nin, list(nouts), activation
+        self.nin, self.nouts, self.activation = nin, nouts, activation
         self.layers = [
             Layer(sizes[i], sizes[i + 1], activation if i < last else None, rng)
             for i in range(len(nouts))

@@ -67,7 +67,7 @@ class Architecture(BaseModel):
     kind: Literal["MLP"] = "MLP"
     nin: PositiveInt
     nouts: list[PositiveInt] = Field(min_length=1)
-    activation: str
+    activation: str | None  # None (null in the file): every layer linear
 
     def parameter_count(self) -> int:
         """How many parameters an MLP of this architecture has: (nin + 1) * nout per layer."""
@@ -98,7 +98,11 @@ def save(model: MLP, path: str | os.PathLike) -> None:
     target = Path(os.path.realpath(path))  # through symlinks: the link stays a link
     _remove_stale_temporaries(target)
     tmp = target.with_name(f".{target.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(tmp, flags, 0o666)
+    except OSError as exc:
+        raise _save_error(exc, path, target) from None
     try:
         with os.fdopen(fd, "wb") as f:
             with contextlib.suppress(FileNotFoundError):  # else the umask decided, at creation
@@ -106,12 +110,30 @@ def save(model: MLP, path: str | os.PathLike) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, target)
+        try:
+            os.replace(tmp, target)
+        except OSError as exc:
+            raise _save_error(exc, path, target) from None
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
     _sync_directory(target.parent)
+
+
+def _save_error(exc: OSError, path: str | os.PathLike, target: Path) -> OSError:
+    """``exc`` (about the temporary file) retold about the path given to ``save``."""
+    if isinstance(exc, IsADirectoryError) or target.is_dir():
+        why = "it is a directory; expected the path of a file, such as model.json inside it"
+    elif not target.parent.exists():
+        why = f"the directory {str(target.parent)!r} does not exist"
+    elif not target.parent.is_dir():
+        why = f"{str(target.parent)!r} is not a directory"
+    else:
+        why = exc.strerror or str(exc)
+    error = type(exc)(f"cannot save the model to {os.fspath(path)!r}: {why}")
+    error.errno = exc.errno  # as raised, without the temporary's name in the message
+    return error
 
 
 def _temporary_pattern(target: Path) -> re.Pattern[str]:

@@ -1,9 +1,19 @@
 import math
 
+import numpy as np
 import pytest
 
 from mingrad_core import Scalar
-from mingrad_nn import SGD, Adam, bce_with_logits, hinge_loss, l2, linear_decay, mse_loss
+from mingrad_nn import (
+    SGD,
+    Adam,
+    bce_with_logits,
+    cross_entropy,
+    hinge_loss,
+    l2,
+    linear_decay,
+    mse_loss,
+)
 
 
 def test_hinge_loss_by_hand():
@@ -92,3 +102,34 @@ def test_adam_by_hand():
 def test_optimizers_take_scalars_only():
     with pytest.raises(TypeError, match="takes Scalars"):
         SGD([1.0])
+
+
+@pytest.mark.parametrize(
+    "loss, argument",
+    [
+        (hinge_loss, "hinge_loss(scores, labels): scores"),
+        (bce_with_logits, "bce_with_logits(logits, targets): logits"),
+    ],
+)
+@pytest.mark.parametrize("number", [0.5, 2, np.float64(0.5)])
+def test_losses_refuse_plain_numbers_naming_the_argument(loss, argument, number):
+    with pytest.raises(TypeError) as caught:
+        loss([Scalar(1.0), number], [1, 1])
+    assert str(caught.value) == (
+        f"{argument}[1] is {type(number).__name__} {number!r}; expected a Scalar, such as a "
+        f"model's output (a plain number has no gradient; Scalar({number!r}) makes one)"
+    )
+
+
+def test_cross_entropy_refuses_a_row_of_plain_numbers_naming_it():
+    with pytest.raises(
+        TypeError, match=r"logits_rows\[1\] holds only numbers \[0.5, 1.0\]; expected Scalars"
+    ):
+        cross_entropy([[Scalar(0.0), Scalar(1.0)], [0.5, 1.0]], [0, 1])
+    with pytest.raises(TypeError, match=r"logits_rows\[0\] is Scalar; expected a row of Scalars"):
+        cross_entropy([Scalar(0.5)], [0])
+    # a constant logit beside Scalars is fine: the row still has a gradient
+    z = Scalar(0.0)
+    loss = cross_entropy([[z, 0.0]], [0])
+    loss.backward()
+    assert loss.data == pytest.approx(math.log(2)) and z.grad == pytest.approx(-0.5)

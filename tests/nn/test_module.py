@@ -2,6 +2,7 @@ import random
 
 import autograd
 import autograd.numpy as anp
+import numpy as np
 import pytest
 
 from mingrad_core import Scalar, register_op
@@ -124,3 +125,35 @@ def test_a_neuron_is_one_linear_node_and_its_activation():
 def test_parameters_are_named_for_drawings():
     neuron = Neuron(2, seed=0)
     assert [p.name for p in neuron.parameters()] == ["w1", "w2", "b"]
+
+
+@pytest.mark.parametrize(
+    "nouts, error",
+    [
+        (3, TypeError),
+        ("16", TypeError),
+        (None, TypeError),
+        ([16, 1.5], TypeError),
+        ([True], TypeError),
+        ([], ValueError),
+        ([16, 0], ValueError),
+    ],
+)
+def test_layer_sizes_must_be_a_list_of_positive_ints(nouts, error):
+    with pytest.raises(error) as caught:
+        MLP(2, nouts)
+    assert str(caught.value) == (
+        "an MLP's nouts lists its layer sizes: at least one layer, each a positive int, such "
+        f"as [16, 16, 1]; got {type(nouts).__name__} {nouts!r}"
+    )
+
+
+def test_layer_sizes_may_be_any_sequence_of_integers():
+    model = MLP(2, (np.int64(3), 1))
+    assert model.nouts == [3, 1] and type(model.nouts[0]) is int
+
+
+def test_activation_none_makes_every_layer_linear():
+    model = MLP(2, [3, 1], activation=None, seed=0)
+    assert {neuron.activation for layer in model.layers for neuron in layer.neurons} == {None}
+    assert repr(model) == "MLP(nin=2, nouts=[3, 1], activation=None, parameters=13)"

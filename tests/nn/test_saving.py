@@ -357,3 +357,50 @@ def test_saving_to_a_symlink_writes_through_to_its_target(tmp_path):
     dangling.symlink_to(real_dir / "new.json")
     save(MLP(2, [1], seed=3), dangling)
     assert dangling.is_symlink() and load(real_dir / "new.json").nin == 2
+
+
+def test_a_linear_mlp_round_trips(tmp_path):
+    model = MLP(2, [3, 1], activation=None, seed=4)
+    path = tmp_path / "linear.json"
+    save(model, path)
+    assert json.loads(path.read_text())["architecture"]["activation"] is None
+    loaded = load(path)
+    assert (loaded.nin, loaded.nouts, loaded.activation) == (2, [3, 1], None)
+    assert params(loaded) == params(model)
+    x = [0.5, -2.0]
+    assert loaded(x).data == model(x).data
+    other = MLP(2, [3, 1], activation=None, seed=5)
+    load_into(other, path)
+    assert params(other) == params(model)
+    with pytest.raises(ModelFileError, match="activation=None\\); the model is MLP.*'relu'"):
+        load_into(MLP(2, [3, 1]), path)
+
+
+def test_saving_into_a_missing_directory_names_the_path_given(tmp_path):
+    target = tmp_path / "absent" / "model.json"
+    with pytest.raises(FileNotFoundError) as caught:
+        save(MLP(2, [1]), target)
+    assert str(caught.value) == (
+        f"cannot save the model to {str(target)!r}: the directory "
+        f"{str(tmp_path / 'absent')!r} does not exist"
+    )
+    assert caught.value.errno == 2 and ".tmp" not in str(caught.value)
+
+
+def test_saving_onto_a_directory_names_the_path_given_and_leaves_nothing(tmp_path):
+    folder = tmp_path / "models"
+    folder.mkdir()
+    with pytest.raises(IsADirectoryError) as caught:
+        save(MLP(2, [1]), folder)
+    assert str(caught.value) == (
+        f"cannot save the model to {str(folder)!r}: it is a directory; expected the path of a "
+        "file, such as model.json inside it"
+    )
+    assert ".tmp" not in str(caught.value)
+    assert sorted(os.listdir(tmp_path)) == ["models"] and os.listdir(folder) == []
+
+
+def test_saving_under_a_file_names_the_path_given(tmp_path):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(NotADirectoryError, match=r"/file/m.json': '.*/file' is not a directory$"):
+        save(MLP(2, [1]), tmp_path / "file" / "m.json")
