@@ -16,7 +16,9 @@ The convention every array form follows (and every caller relies on):
 
 An op that declares no array forms still runs, through a loop over its scalar forms that
 follows the same convention (correct, slower). Composites (``neg``, ``sub``, ``div``) have no
-forms: a traced graph holds only the primitives they are built from.
+forms: a traced graph holds only the primitives they are built from. A scalar gradient formula
+whose float arithmetic raises (``-1 / (x * x)`` at 0) is evaluated as eager mode does, by
+``gradient_terms``.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from mingrad_core import OpSpec, get_op, origin_of
+from mingrad_core import OpSpec, Scalar, get_op, origin_of
 from mingrad_ops import CheckReport
 
 Forms = tuple[Callable[..., Any], Callable[..., Any]]
@@ -108,6 +110,33 @@ def _values(spec: OpSpec, results: list, shape: tuple[int, ...], what: str) -> n
     return np.array(results, dtype=np.float64).reshape(shape)
 
 
+def gradient_terms(gradient: Callable[..., Any], *values: float) -> Any:
+    """``gradient(*values)`` as eager mode evaluates an op's scalar gradient: a formula whose
+    float arithmetic raises ``ArithmeticError`` (``1 / 0``) runs again on Scalar constants,
+    through the registered ops, which follow IEEE-754; terms that come back as Scalars are read
+    as floats. Callers call ``gradient`` directly and come here once that raised."""
+    try:
+        return gradient(*values)
+    except ArithmeticError:
+        pass
+    terms = gradient(*map(_constant, values))
+    return [t._data if isinstance(t, Scalar) else t for t in terms]
+
+
+def _constant(value: float) -> Scalar:
+    node = Scalar(value)
+    node.grad = None  # takes no gradient, as the constants eager mode makes
+    return node
+
+
+def _each_gradient(spec: OpSpec, columns: list[list[float]]) -> list:
+    """``spec``'s scalar gradient at each node (``columns``: inputs and outputs, per argument)."""
+    try:
+        return list(map(spec.gradient, *columns))
+    except ArithmeticError:  # again, each node on its own: only a call that raises falls back
+        return list(map(functools.partial(gradient_terms, spec.gradient), *columns))
+
+
 def _looped(spec: OpSpec) -> Callable[..., np.ndarray]:
     def forward(*xs: np.ndarray) -> np.ndarray:
         results = list(map(spec.forward, *(x.tolist() for x in xs)))
@@ -118,7 +147,7 @@ def _looped(spec: OpSpec) -> Callable[..., np.ndarray]:
 
 def _looped_gradient(spec: OpSpec) -> Callable[..., tuple[np.ndarray, ...]]:
     def gradient(*xs_out: np.ndarray) -> tuple[np.ndarray, ...]:
-        results = list(map(spec.gradient, *(x.tolist() for x in xs_out)))
+        results = _each_gradient(spec, [x.tolist() for x in xs_out])
         shape = (len(xs_out[0]), len(xs_out) - 1)
         return tuple(np.ascontiguousarray(_values(spec, results, shape, "gradient").T))
 
@@ -135,7 +164,7 @@ def _looped_block(spec: OpSpec) -> Callable[[np.ndarray], np.ndarray]:
 
 def _looped_block_gradient(spec: OpSpec) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
     def gradient(block: np.ndarray, out: np.ndarray) -> np.ndarray:
-        results = list(map(spec.gradient, *block.tolist(), out.tolist()))
+        results = _each_gradient(spec, [*block.tolist(), out.tolist()])
         k, m = block.shape
         return np.ascontiguousarray(_values(spec, results, (m, k), "gradient").T)
 

@@ -57,7 +57,7 @@ class Plan:
     groups: list[Group]
     levels: int
     outputs: list[int]  # buffer slot of each root
-    needs_grad: np.ndarray  # per buffer slot: a parameter with .grad, or computed from one
+    needs_grad: np.ndarray  # per buffer slot: a parameter, or computed from one
     folded: int  # how many add nodes were folded into n-ary sums
 
     @property
@@ -105,7 +105,7 @@ def build(trace: Trace) -> Plan:
     params = _order_parameters(params.tolist(), groups, size)
     new[params] = np.arange(1, 1 + len(params))  # for a root that is a parameter
     needs = np.zeros(size, dtype=bool)
-    needs[1 : 1 + len(params)] = [nodes[i].grad is not None for i in params]
+    needs[1 : 1 + len(params)] = True  # frozen or not is read at each backward, as eager does
     for group in groups:
         reads = needs[group.idx]
         needs[group.start : group.stop] = reads.any(axis=0)

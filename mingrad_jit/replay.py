@@ -16,16 +16,24 @@ narrow graphs, where a numpy call per handful of nodes costs more than the nodes
 Backward from a root touches exactly the nodes that root depends on, like eager backward: a
 gradient term is never skipped for being multiplied by zero, and a node the root does not
 reach passes nothing on (so ``0 * inf`` is ``nan`` where eager makes it so, and only there).
-Gradients start at -0.0, as eager backward's totals do, so that zeros keep eager's signs.
+Gradients start at -0.0, as eager backward's totals do, so that zeros keep eager's signs. Every
+parameter's gradient is computed, and added into its ``.grad`` unless that is None at the time
+of the backward (a frozen parameter, as eager backward checks on every call). A scalar gradient
+formula whose float arithmetic raises falls back as eager mode's does (``gradient_terms``).
 """
 
 from __future__ import annotations
 
+import functools
+import types
+from array import array
 from collections.abc import Callable
 
 import numpy as np
 
-from .arrays import array_forms, unguarded
+from mingrad_core import OpSpec, Scalar
+
+from .arrays import array_forms, gradient_terms, unguarded
 from .plan import Group, Plan
 
 # Rough costs on CPython + numpy, to choose a strategy: a numpy call, a gathered element, one
@@ -34,6 +42,7 @@ CALL_SECONDS = 4e-6
 ELEMENT_SECONDS = 1e-8
 CODE_NODE_SECONDS = 6e-7
 CODE_EDGE_SECONDS = 1.5e-7
+SUM_CHUNK = 100  # terms per statement of a sum in generated straight-line code
 
 
 def _view(buf: np.ndarray, idx: np.ndarray) -> np.ndarray | None:
@@ -260,10 +269,10 @@ class _OpGroup:
             term = _Term("multiply", f"t[{r}]", self.g)
             self.slots.add(code, self.group.idx[r], term, f"dx{self.number}_{r}", unreached)
 
-    def terms(self, code: _Code, inputs: str, what: str = "array gradient") -> None:
+    def terms(self, code: _Code, inputs: str) -> None:
         """Emit ``t = <the op's gradient>``, checking that it gave a term per input."""
         code(f"t = {self.d}({inputs}, {self.out})")
-        _check_count(code, what, self.name, self.group.idx.shape[0])
+        _check_count(code, "array gradient", self.name, self.group.idx.shape[0])
 
 
 class _BlockGroup(_OpGroup):
@@ -411,11 +420,21 @@ class _ScalarGroup(_OpGroup):
         else:
             code(f"vals[{self.group.start}] = {self.f}({', '.join(self.inputs)})")
 
+    def terms(self, code: _Code, inputs: str) -> None:
+        """Emit ``t = <the op's scalar gradient>``, evaluated as eager mode does where its
+        float arithmetic raises, checking that it gave a term per input."""
+        args = f"{inputs}, {self.out}"
+        code("try:")
+        code(f"t = {self.d}({args})", 3)
+        code("except ArithmeticError:")
+        code(f"t = gradient_terms({self.d}, {args})", 3)
+        _check_count(code, "gradient", self.name, self.group.idx.shape[0])
+
     def backward(self, code: _Code, unreached: np.ndarray | None) -> None:
         # One node: the root reaches it (unreached is None), or its group is skipped.
         code(f"g = grads.item({self.group.start})")
         if self.group.spec is not None:
-            self.terms(code, ", ".join(self.inputs), "gradient")
+            self.terms(code, ", ".join(self.inputs))
         for r in self.group.need_rows.tolist():
             term = "g" if self.group.spec is None else f"t[{r}] * g"  # d(sum)/d(term) is 1.0
             self.slots.add_one(code, int(self.group.idx[r, 0]), term)
@@ -459,6 +478,7 @@ class LevelReplay:
             "accumulate": np.add.accumulate,
             "matmul": np.matmul,
             "_wrong_count": _wrong_count,
+            "gradient_terms": gradient_terms,
         }
         code = _Code(self._namespace, "def forward(args):")
         self._groups = [
@@ -532,9 +552,10 @@ class LevelReplay:
         elif len(chosen):
             params = code.bind(f"params_{root}", [plan.params[i] for i in chosen.tolist()])
             grads = f"grads[{code.bind(f'i_params_{root}', chosen + start)}]"
-        if len(chosen):  # as eager backward leaves them: before + total
+        if len(chosen):  # as eager backward leaves them: before + total, unless frozen now
             code(f"for p, g in zip({params}, {grads}.tolist()):", 1)
-            code("p.grad += g")
+            code("if p.grad is not None:")
+            code("p.grad += g", 3)
         unset = np.flatnonzero(read & ~slots.written)
         if len(unset):
             code.lines.insert(1, f"    grads[{code.bind(f'unset_{root}', unset)}] = -0.0")
@@ -544,55 +565,95 @@ class LevelReplay:
 
 
 class StraightReplay:
-    """Replays a plan as generated straight-line Python over the ops' scalar forms."""
+    """Replays a plan as generated straight-line Python over the ops' scalar forms.
+
+    The values live in an ``array.array`` of doubles, which converts every forward result to
+    a float as it stores it (an int, a bool, a numpy number), as eager mode does: it runs as
+    fast as a list, where a ``float()`` call per node costs half as much again. The code calls
+    the ops' scalar forms by name; should it raise, it runs again with each name standing for
+    a careful version that does what eager mode does: a forward whose result the array refuses
+    (an int too large for a float is ±inf, anything but a real number is an error naming the
+    op; ``_forward_result``), a gradient whose float arithmetic raises (``gradient_terms``).
+    """
 
     strategy = "code"
 
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
-        self.vals: list[float] = [0.0] * plan.size
+        self.vals = array("d", bytes(8 * plan.size))
+        self._view = np.frombuffer(self.vals)  # the same memory, to feed values in
         for slot, value in plan.constants.items():
             self.vals[slot] = value
         self.namespace: dict[str, object] = {"_wrong_count": _wrong_count}
+        self._careful_names: dict[str, Callable] = {}  # a form's name: its careful version
+        self._careful: dict[Callable, Callable] = {}  # generated code: the same, careful
         code = _Code(self.namespace, "def forward(v):")
-        self._ops: list[tuple[int, object, tuple[int, ...]]] = []
+        self._ops: list[tuple[int, OpSpec | None, tuple[int, ...]]] = []
         for group in plan.groups:
             spec = group.spec
+            if spec is not None:
+                careful = functools.partial(_forward_result, spec)
+                f = self._bind(code, f"f_{spec.name}", spec.forward, careful)
             for j in range(group.stop - group.start):
                 out = group.start + j
                 ins = tuple(int(i) for i in group.idx[:, j])
                 self._ops.append((out, spec, ins))
-                args = ", ".join(f"v[{i}]" for i in ins)
                 if spec is None:
-                    code(f"v[{out}] = {' + '.join(f'v[{i}]' for i in ins)}", 1)
+                    _emit_sum(code, out, ins)
                 else:
-                    code(f"v[{out}] = {code.bind(f'f_{spec.name}', spec.forward)}({args})", 1)
+                    code(f"v[{out}] = {f}({', '.join(f'v[{i}]' for i in ins)})", 1)
         if len(code.lines) == 1:
             code("pass", 1)
         self._forward: Callable = code.compile("<mingrad_jit forward>")
         self._backward: dict[int, Callable] = {}
 
+    def _bind(self, code: _Code, name: str, form: Callable, careful: Callable) -> str:
+        """Bind an op's scalar ``form`` as ``name``, and ``careful`` as what it stands for
+        when the code runs carefully."""
+        name = code.bind(name, form)
+        self._careful_names[name] = careful
+        return name
+
+    def _carefully(self, generated: Callable) -> Callable:
+        """``generated`` with each op's scalar form standing for its careful version."""
+        careful = self._careful.get(generated)
+        if careful is None:
+            names = {**self.namespace, **self._careful_names}
+            careful = self._careful[generated] = types.FunctionType(generated.__code__, names)
+        return careful
+
     def forward(self, values: np.ndarray) -> None:
         """Read the parameters, feed the arguments' numbers, compute every node."""
-        v = self.vals
-        start = self.plan.param_start
-        v[start : start + len(self.plan.params)] = [p._data for p in self.plan.params]
-        start = self.plan.slot_start
-        v[start : start + len(self.plan.slot_of)] = values[self.plan.slot_of].tolist()
-        self._forward(v)
+        plan, view = self.plan, self._view
+        view[plan.param_start : plan.param_start + len(plan.params)] = [
+            p._data for p in plan.params
+        ]
+        view[plan.slot_start : plan.slot_start + len(plan.slot_of)] = values[plan.slot_of]
+        try:
+            self._forward(self.vals)
+            return
+        except Exception:  # run again carefully, outside this handler: its error is the one
+            pass
+        self._carefully(self._forward)(self.vals)
 
     def values(self, slots: np.ndarray) -> list[float]:
         """The values at ``slots``, as Python floats."""
-        return list(map(self.vals.__getitem__, slots.tolist()))
+        return self._view[slots].tolist()
 
     def backward(self, root: int, seed: float) -> None:
         """Add d(seed * root)/d(p) into ``p.grad`` of every parameter ``root`` depends on."""
         fn = self._backward.get(root)
         if fn is None:
             fn = self._backward[root] = self._generate_backward(root)
-        grads = fn(self.vals, seed)
+        try:
+            grads = fn(self.vals, seed)
+        except ArithmeticError:  # a gradient formula raised: run again carefully, outside this
+            grads = None  # handler (should it raise too, its error is the one)
+        if grads is None:
+            grads = self._carefully(fn)(self.vals, seed)
         for p, g in grads:
-            p.grad += g
+            if p.grad is not None:  # unless frozen now, as eager backward checks every time
+                p.grad += g
 
     def _generate_backward(self, root: int) -> Callable:
         plan = self.plan
@@ -607,7 +668,8 @@ class StraightReplay:
             if spec is None:
                 terms = ["1.0"] * len(ins)
             else:
-                name = code.bind(f"d_{spec.name}", spec.gradient)
+                careful = functools.partial(gradient_terms, spec.gradient)
+                name = self._bind(code, f"d_{spec.name}", spec.gradient, careful)
                 args = ", ".join(f"v[{i}]" for i in (*ins, out))
                 code(f"t = {name}({args})", 1)
                 _check_count(code, "gradient", spec.name, len(ins), indent=1)
@@ -624,12 +686,34 @@ class StraightReplay:
         start = plan.param_start
         params = code.bind("P", plan.params)
         pairs = [
-            f"({params}[{i}], g{start + i})"
-            for i, p in enumerate(plan.params)
-            if start + i in have and p.grad is not None
+            f"({params}[{i}], g{start + i})" for i in range(len(plan.params)) if start + i in have
         ]
         code(f"return [{', '.join(pairs)}]", 1)
         return code.compile(f"<mingrad_jit backward from slot {root}>")
+
+
+def _emit_sum(code: _Code, out: int, ins: tuple[int, ...]) -> None:
+    """Emit ``v[out] = v[a] + v[b] + ...``, added left to right as eager adds, ``SUM_CHUNK``
+    terms per statement (one expression of thousands nests too deep for Python's compiler)."""
+    terms = [f"v[{i}]" for i in ins]
+    total = ""
+    for k in range(0, len(terms), SUM_CHUNK):
+        into = f"v[{out}]" if k + SUM_CHUNK >= len(terms) else "s"
+        code(f"{into} = {total}{' + '.join(terms[k : k + SUM_CHUNK])}", 1)
+        total = "s + "
+
+
+def _forward_result(spec: OpSpec, *args: float) -> float:
+    """``spec``'s forward at ``args``, stored as eager mode stores it: ints, bools and numpy
+    reals as floats, an int too large for a float as ±inf; anything else is refused."""
+    value = spec.forward(*args)
+    try:
+        return Scalar(value)._data  # the conversion eager mode makes
+    except TypeError:
+        raise TypeError(
+            f"op {spec.name!r} forward returned {type(value).__name__} {value!r:.80}; expected "
+            "a real number"
+        ) from None
 
 
 def estimate(plan: Plan) -> tuple[float, float]:
