@@ -31,10 +31,11 @@ from collections.abc import Callable
 
 import numpy as np
 
-from mingrad_core import OpSpec, Scalar
+from mingrad_core import OpSpec
 
 from .arrays import array_forms, gradient_terms, unguarded
 from .plan import Group, Plan
+from .trace import as_float, is_number
 
 # Rough costs on CPython + numpy, to choose a strategy: a numpy call, a gathered element, one
 # node of generated code and one of its inputs (forward and backward together).
@@ -707,13 +708,12 @@ def _forward_result(spec: OpSpec, *args: float) -> float:
     """``spec``'s forward at ``args``, stored as eager mode stores it: ints, bools and numpy
     reals as floats, an int too large for a float as ±inf; anything else is refused."""
     value = spec.forward(*args)
-    try:
-        return Scalar(value)._data  # the conversion eager mode makes
-    except TypeError:
+    if not is_number(value):
         raise TypeError(
             f"op {spec.name!r} forward returned {type(value).__name__} {value!r:.80}; expected "
             "a real number"
-        ) from None
+        )
+    return as_float(value)
 
 
 def estimate(plan: Plan) -> tuple[float, float]:
