@@ -5,7 +5,8 @@ from __future__ import annotations
 import html
 import re
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import graphviz
@@ -61,26 +62,25 @@ class Graph(graphviz.Digraph):
     def pipe(self, *args, **kwargs):
         if len(args) < 5:  # quiet is pipe's fifth parameter
             kwargs.setdefault("quiet", True)
-        try:
+        with _dot_errors():
             return super().pipe(*args, **kwargs)
-        except graphviz.ExecutableNotFound as exc:
-            raise GraphvizNotFoundError(INSTALL_HINT) from exc
-        except graphviz.CalledProcessError as exc:
-            raise _dot_failed(exc) from exc
 
     def render(self, *args, **kwargs):
         if len(args) < 9:  # quiet is render's ninth parameter
             kwargs.setdefault("quiet", True)
-        try:
+        with _dot_errors():
             return super().render(*args, **kwargs)
-        except graphviz.ExecutableNotFound as exc:
-            raise GraphvizNotFoundError(INSTALL_HINT) from exc
-        except graphviz.CalledProcessError as exc:
-            raise _dot_failed(exc) from exc
 
 
-def _dot_failed(exc: graphviz.CalledProcessError) -> GraphvizError:
-    return GraphvizError(exc.returncode, exc.cmd, output=exc.output, stderr=exc.stderr)
+@contextmanager
+def _dot_errors() -> Iterator[None]:
+    """Graphviz missing, or dot failing, as errors that say what to do or what dot said."""
+    try:
+        yield
+    except graphviz.ExecutableNotFound as exc:
+        raise GraphvizNotFoundError(INSTALL_HINT) from exc
+    except graphviz.CalledProcessError as exc:
+        raise GraphvizError(exc.returncode, exc.cmd, output=exc.output, stderr=exc.stderr) from exc
 
 
 # What Graphviz's HTML-like labels cannot hold (C0 controls, even as character references;
