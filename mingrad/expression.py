@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import ast
 import math
+import unicodedata
 
 from mingrad_core import OpSpec, Scalar, get_op, ops, origin_of
-from mingrad_core.registry import bound_to
 
 MAX_DEPTH = 2000
 """The most levels of nesting an expression may have (``x+x+...`` with n terms has n - 1)."""
@@ -37,6 +37,14 @@ def _number(value: int | float) -> float:
         return math.inf
 
 
+def _bound_to(operator: str) -> OpSpec:
+    """The registered op bound to a Python operator (``"+"``, ``"neg"``, ...)."""
+    for spec in ops().values():
+        if spec.operator == operator:
+            return spec
+    raise ExpressionError(f"no registered op is bound to operator {operator!r}")
+
+
 def _apply(op: OpSpec, args: list) -> Scalar | float:
     """``op(*args)``; whatever it raises becomes an ExpressionError naming the op and its
     plugin (a plugin's forward may raise anything, a NameError from a typo included)."""
@@ -57,9 +65,10 @@ def _apply(op: OpSpec, args: list) -> Scalar | float:
 
 
 class _Evaluator:
-    def __init__(self, source: str, values: dict[str, float]) -> None:
+    def __init__(self, source: str, leaves: dict[str, Scalar], unused: list[str]) -> None:
         self.source = source
-        self.leaves = {name: Scalar(value, name=name) for name, value in values.items()}
+        self.leaves = leaves
+        self.unused = unused
 
     def unsupported(self, node: ast.AST) -> ExpressionError:
         text = ast.get_source_segment(self.source, node) or type(node).__name__
@@ -84,7 +93,8 @@ class _Evaluator:
             raise self.unsupported(node)
         if isinstance(node, ast.Name):
             if node.id not in self.leaves:
-                raise ExpressionError(f"{node.id!r} has no value; give one as {node.id}=1.5")
+                hint = f" (given but not used: {', '.join(self.unused)})" if self.unused else ""
+                raise ExpressionError(f"{node.id!r} has no value; give one as {node.id}=1.5{hint}")
             return []
         if isinstance(node, ast.Constant) and type(node.value) in (int, float):
             return []
@@ -99,9 +109,9 @@ class _Evaluator:
     def combine(self, node: ast.AST, args: list) -> Scalar | float:
         """The value of ``node``, given the values of its operands."""
         if isinstance(node, ast.BinOp):
-            return _apply(bound_to(_BINARY[type(node.op)]), args)
+            return _apply(_bound_to(_BINARY[type(node.op)]), args)
         if isinstance(node, ast.UnaryOp):
-            return args[0] if isinstance(node.op, ast.UAdd) else _apply(bound_to("neg"), args)
+            return args[0] if isinstance(node.op, ast.UAdd) else _apply(_bound_to("neg"), args)
         if isinstance(node, ast.Call):
             func = node.func
             return _apply(
@@ -136,11 +146,34 @@ def _too_deep(source: str) -> ExpressionError:
     )
 
 
+def _variables(tree: ast.AST) -> set[str]:
+    """The names an expression reads as values (``tanh`` in ``tanh(x)`` is an op, not one)."""
+    ops_called = {id(node.func) for node in ast.walk(tree) if isinstance(node, ast.Call)}
+    return {
+        node.id
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Name) and id(node) not in ops_called
+    }
+
+
+def _leaves(values: dict[str, float]) -> dict[str, Scalar]:
+    """A named Scalar per value, named as Python reads names (NFKC: the ligature ``ﬁ`` is
+    ``fi``)."""
+    leaves: dict[str, Scalar] = {}
+    for given, value in values.items():
+        name = unicodedata.normalize("NFKC", given)
+        if name in leaves:
+            raise ExpressionError(f"{given!r} and {leaves[name].name!r} are the same name")
+        leaves[name] = Scalar(value, name=name)
+    return leaves
+
+
 def evaluate(source: str, values: dict[str, float]) -> Scalar:
     """``evaluate("tanh(x*w + b)", {"x": 1, "w": 0.5, "b": 0})``: a Scalar per name (with that
     name), numbers, ``+ - * / **``, and registered ops as functions or methods.
 
-    Raises ``ExpressionError`` (a ``ValueError``) for anything it cannot evaluate.
+    Every value given must be used. Raises ``ExpressionError`` (a ``ValueError``) for anything
+    it cannot evaluate.
     """
     source = source.strip()
     try:
@@ -149,5 +182,13 @@ def evaluate(source: str, values: dict[str, float]) -> Scalar:
         raise ExpressionError(f"cannot parse expression {_quote(source)}: {exc.msg}") from None
     except (RecursionError, MemoryError):  # the parser's own stack ran out
         raise _too_deep(source) from None
-    result = _Evaluator(source, values).run(tree.body)
+    leaves = _leaves(values)
+    names = _variables(tree)
+    unused = [name for name in leaves if name not in names]
+    result = _Evaluator(source, leaves, unused).run(tree.body)
+    if unused:  # reported after what is wrong with the expression itself, if anything
+        raise ExpressionError(
+            f"{', '.join(unused)} given a value but not used: expression {_quote(source)} "
+            f"reads {'the names ' + ', '.join(sorted(names)) if names else 'no names'}"
+        )
     return result if isinstance(result, Scalar) else Scalar(result)

@@ -1,0 +1,92 @@
+"""``mingrad check``: ops' derivatives against finite differences, array forms against scalar."""
+
+from __future__ import annotations
+
+import argparse
+
+from mingrad_core import OpSpec
+
+from .arguments import whole_number
+from .ops import array_forms, table
+
+MAX_SAMPLES = 10_000  # about 10 s an op: more would look like a hang
+
+
+def add_to(commands: argparse._SubParsersAction) -> None:
+    """Add the ``check`` command's parser."""
+    check = commands.add_parser(
+        "check",
+        help="check ops' first and second derivatives against finite differences",
+        description="Run the gradient checker on every registered op, or on the ops named: "
+        "first and second derivatives against float64 central differences at random points "
+        "of each op's domain; and its array forms (used by jit) against its scalar forms at "
+        "random and edge points. Exits 1 if any op fails.",
+    )
+    check.add_argument("ops", nargs="*", metavar="OP", help="ops to check (default: all)")
+    check.add_argument(
+        "--samples",
+        type=whole_number(1, MAX_SAMPLES),
+        default=20,
+        help=f"points per op, 1 to {MAX_SAMPLES} (default: 20)",
+    )
+    check.add_argument(
+        "--seed", type=whole_number(), default=0, help="seed for the points (default: 0)"
+    )
+    check.set_defaults(run=run)
+
+
+def _array_check(spec: OpSpec, report) -> str:
+    """The table's cell for an op's array forms, from its ``check_array_forms`` report."""
+    if report is None:
+        return "unchecked"
+    if not report.ok:
+        return "FAILED"
+    if array_forms(spec) in ("composite", "looped"):
+        return array_forms(spec)
+    return "bitwise" if max(report.errors) == 0 else f"{max(report.errors):g} ulps"
+
+
+def run(args: argparse.Namespace) -> int:
+    """Check the ops and print a table; 1 if any op fails."""
+    from mingrad_core import get_op, ops
+    from mingrad_ops import check_op
+
+    try:
+        from mingrad_jit.arrays import check_array_forms
+    except ModuleNotFoundError as exc:
+        if exc.name != "numpy":
+            raise
+        check_array_forms = None  # array forms are checked when the jit extra is installed
+
+    names = args.ops or sorted(ops())
+    specs = [get_op(name) for name in names]  # unknown names fail before any checking
+    rows = [["op", "1st order", "2nd order", "array forms", "result"]]
+    failed = []
+    for spec in specs:
+        report = check_op(spec, samples=args.samples, seed=args.seed)
+        arrays = None
+        if check_array_forms is not None:
+            arrays = check_array_forms(spec, samples=args.samples, seed=args.seed)
+        messages = [r.message for r in (report, arrays) if r is not None and not r.ok]
+        rows.append(
+            [
+                spec.name,
+                *(f"{e:.2g}" for e in report.errors),
+                _array_check(spec, arrays),
+                "FAILED" if messages else "ok",
+            ]
+        )
+        failed.extend(messages)
+    print(table(rows))
+    print(
+        "\n(worst error at random points of each op's domain, as a fraction of the tolerance: "
+        "above 1 fails;\narray forms: the worst difference from the scalar forms at random and "
+        "edge points, in ulps)"
+    )
+    if check_array_forms is None:
+        print('array forms unchecked: they need numpy (pip install "mingrad[jit]")')
+    for message in failed:
+        print(f"FAILED {message}")
+    bad = sum(1 for row in rows[1:] if row[-1] == "FAILED")
+    print(f"{len(specs) - bad} passed, {bad} failed")
+    return 1 if failed else 0
