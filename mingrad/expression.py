@@ -160,11 +160,12 @@ def _leaves(values: dict[str, float]) -> dict[str, Scalar]:
     """A named Scalar per value, named as Python reads names (NFKC: the ligature ``ﬁ`` is
     ``fi``)."""
     leaves: dict[str, Scalar] = {}
+    spelled: dict[str, str] = {}
     for given, value in values.items():
         name = unicodedata.normalize("NFKC", given)
         if name in leaves:
-            raise ExpressionError(f"{given!r} and {leaves[name].name!r} are the same name")
-        leaves[name] = Scalar(value, name=name)
+            raise ExpressionError(f"{spelled[name]!r} and {given!r} are the same name")
+        leaves[name], spelled[name] = Scalar(value, name=name), given
     return leaves
 
 

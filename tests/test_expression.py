@@ -99,10 +99,37 @@ def test_towers_of_powers_finish_at_once_in_a_fresh_process():
     sources = ["9**9**9", "2**10**10", "x**9**9**9**9", "10**10**10**10"]
     code = (
         "import sys; from mingrad.expression import evaluate\n"
-        "for source in sys.argv[1:]: print(evaluate(source, {'x': 2} if 'x' in source else {}).data)"
+        "for source in sys.argv[1:]:\n"
+        "    print(evaluate(source, {'x': 2} if 'x' in source else {}).data)"
     )
     result = subprocess.run(
         [sys.executable, "-c", code, *sources], capture_output=True, text=True, timeout=30
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["inf"] * len(sources)
+
+
+def test_a_value_the_expression_does_not_use_is_refused_naming_it_and_the_names_read():
+    with pytest.raises(ExpressionError) as info:
+        evaluate("x*x + tanh(w)", {"x": 0.5, "y": 2.0, "w": 1.0, "tanh": 3.0})
+    assert str(info.value) == (
+        "y, tanh given a value but not used: expression 'x*x + tanh(w)' reads the names w, x"
+    )
+
+
+def test_an_expression_without_names_refuses_any_value():
+    with pytest.raises(ExpressionError, match="x given a value but not used: .* reads no names"):
+        evaluate("1 + 2", {"x": 1.0})
+
+
+def test_a_missing_name_error_shows_the_values_not_used():
+    with pytest.raises(ExpressionError, match=r"^'x' has no value; .*\(given but not used: X\)$"):
+        evaluate("x * 2", {"X": 1.0})
+
+
+def test_names_are_read_as_python_reads_them():
+    root = evaluate("ﬁ * 2", {"ﬁ": 1.5})  # the ligature is "fi" once parsed
+    assert root.data == 3.0
+    assert {leaf.name for leaf in _leaves(root)} == {"fi", None}
+    with pytest.raises(ExpressionError, match="'ﬁ' and 'fi' are the same name"):
+        evaluate("fi", {"ﬁ": 1.0, "fi": 2.0})

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import mingrad_core
+from mingrad.cli import UsageError, build_parser, main
 from mingrad.expression import ExpressionError, evaluate
 from mingrad_core import OpRegistrationError, Scalar, register_op
 from mingrad_core import functional as F
@@ -345,3 +346,43 @@ def test_any_depth_evaluates_or_is_refused_as_too_deep(depth, kind):
         "(": "(" * depth + "x" + ")" * depth,
     }[kind]
     check_evaluates_or_refuses(source)
+
+
+# -- the command line ---------------------------------------------------------------------------
+
+COMMANDS = ["demo", "graph", "ops", "check"]
+OPTIONS = [
+    "--steps", "--seed", "--samples", "--max-nodes", "--rankdir", "--composites", "--dataset",
+    "--activation", "-o", "--output", "--animate", "--no-backward", "--jit", "--no-jit", "--",
+]  # fmt: skip
+VALUES = [
+    "", " ", "-", "0", "-1", "2", "1e3", "nan", "9" * 30, "x*x", "-x*x", "x=1", "y=2", "x=",
+    "=1", "é=1", "ﬁ*ﬁ", "ﬁ=2", "LR", "XX", "box", "relu", "tanh", "digits", "g.svg", "g.png",
+    "g.html", "g.xyz", "no/such/g.svg", ".", "x" * 300, "💥", "if=1",
+]  # fmt: skip
+words = st.sampled_from(COMMANDS + OPTIONS + VALUES)
+
+
+@fuzz
+@given(argv=st.lists(words, max_size=8))
+def test_the_parser_returns_a_command_or_refuses_in_one_line(argv):
+    try:
+        args = build_parser().parse_args(argv)
+    except UsageError as exc:
+        assert str(exc).startswith("mingrad") and "\n" not in str(exc) and len(str(exc)) < 1000
+    else:
+        assert args.command in COMMANDS and callable(args.run)
+
+
+@settings(fuzz, max_examples=30)  # each example may draw with Graphviz
+@given(argv=st.lists(st.sampled_from(OPTIONS[3:5] + OPTIONS[6:12] + VALUES), max_size=7))
+def test_graph_draws_or_refuses_in_one_line(tmp_path, monkeypatch, capsys, argv):
+    monkeypatch.chdir(tmp_path)
+    status = main(["graph", *argv])
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    if status == 0:
+        assert captured.out.startswith("wrote ") and captured.err == ""
+    else:
+        assert status == 2 and captured.out == "" and captured.err.count("\n") == 1
+        assert captured.err.startswith("mingrad graph: error: ")

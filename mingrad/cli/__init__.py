@@ -46,19 +46,29 @@ class _Parser(argparse.ArgumentParser):
 
 
 class _CommandParser(_Parser):
-    """A command's parser: positional arguments and options in any order
-    (``mingrad graph 'x*x' --animate x=1``)."""
+    """A command's parser: positional arguments and options in any order (``mingrad graph
+    'x*x' --animate x=1``), what follows ``--`` positional; no argument left over."""
 
     _mixing = False
 
     def parse_known_args(self, args=None, namespace=None):
         if self._mixing:  # parse_known_intermixed_args calls back here, twice
             return super().parse_known_args(args, namespace)
+        args = sys.argv[1:] if args is None else list(args)
         self._mixing = True
         try:
-            return self.parse_known_intermixed_args(args, namespace)
+            if "--" in args:  # intermixing would drop it; options come before it anyway
+                namespace, extras = super().parse_known_args(args, namespace)
+            else:
+                namespace, extras = self.parse_known_intermixed_args(args, namespace)
         finally:
             self._mixing = False
+        if extras:
+            hint = ""
+            if any(extra.startswith("-") for extra in extras):
+                hint = f" (not options of {self.prog}; a value that starts with '-' goes after --)"
+            self.error(f"unrecognized arguments: {' '.join(extras)}{hint}")
+        return namespace, extras
 
 
 def build_parser() -> argparse.ArgumentParser:

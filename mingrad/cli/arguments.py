@@ -15,9 +15,9 @@ from pathlib import Path
 _QUOTE = 40  # characters of an argument quoted in a message
 
 
-def quote(text: str) -> str:
-    """``text`` quoted for a message, cut short if long."""
-    return repr(text if len(text) <= _QUOTE else f"{text[:_QUOTE]}... ({len(text)} characters)")
+def quote(text: str, limit: int = _QUOTE) -> str:
+    """``text`` quoted for a message, cut short if longer than ``limit``."""
+    return repr(text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)")
 
 
 def whole_number(low: int | None = None, high: int | None = None) -> Callable[[str], int]:
@@ -59,10 +59,10 @@ def output_file(text: str) -> Path:
     """A path to write a file to: not empty, not a folder, in a folder that exists."""
     path = Path(text)
     if not text.strip():
-        raise ArgumentTypeError(f"must name a file to write; got {quote(text)}")
+        raise ArgumentTypeError(f"must name a file to write; got {quote(text, 500)}")
     if path.is_dir() or text.endswith(("/", os.sep)):
-        raise ArgumentTypeError(f"must name a file, not a folder; got {quote(text)}")
+        raise ArgumentTypeError(f"must name a file, not a folder; got {quote(text, 500)}")
     folder = path.parent
     if not folder.is_dir():
-        raise ArgumentTypeError(f"must be in a folder that exists; got {quote(text)}")
+        raise ArgumentTypeError(f"must be in a folder that exists; got {quote(text, 500)}")
     return path

@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
             raise
         check_array_forms = None  # array forms are checked when the jit extra is installed
 
-    names = args.ops or sorted(ops())
+    names = list(dict.fromkeys(args.ops)) or sorted(ops())  # each op once
     specs = [get_op(name) for name in names]  # unknown names fail before any checking
     rows = [["op", "1st order", "2nd order", "array forms", "result"]]
     failed = []

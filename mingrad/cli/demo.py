@@ -75,7 +75,7 @@ def _check_picture_format(args: argparse.Namespace) -> None:
     formats = FigureCanvasBase.get_supported_filetypes()
     if suffix and suffix not in formats:
         raise ValueError(
-            f"--output {quote(str(args.output))}: cannot write a .{suffix} picture; "
+            f"--output {quote(str(args.output), 500)}: cannot write a .{suffix} picture; "
             f"use one of {', '.join('.' + f for f in sorted(formats))}"
         )
 

@@ -2,6 +2,7 @@
 
 import os
 import subprocess
+import sys
 
 import pytest
 
@@ -292,3 +293,223 @@ def test_an_interrupt_is_one_line(monkeypatch, capsys):
     monkeypatch.setattr("mingrad.cli.graph.seed_example", interrupted)
     assert main(["graph"]) == 130
     assert capsys.readouterr().err == "mingrad graph: interrupted\n"
+
+
+# -- the command line as an outsider types it: each finding of a fuzzing session --------------
+
+
+def one_line_error(capsys, prog: str) -> str:
+    """The single stderr line of a refused command (nothing on stdout), without its prefix."""
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1, captured
+    assert captured.err.startswith(f"{prog}: error: "), captured.err
+    return captured.err[len(f"{prog}: error: ") : -1]
+
+
+@pytest.mark.parametrize("name", ["g.png", "g.svg", "g.pdf"])
+def test_graph_animate_refuses_a_picture_suffix_naming_the_suffixes_that_work(
+    capsys, tmp_path, name
+):
+    out = tmp_path / name
+    assert main(["graph", "x*x", "x=0.5", "--animate", "-o", str(out)]) == 2
+    err = one_line_error(capsys, "mingrad graph")
+    assert err.startswith(f"--output '{out}': --animate writes an HTML page")
+    assert ".html or .htm" in err and ".svg, .png, .pdf" in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("name", ["g.html", "g.HTM", "player"])
+def test_graph_animate_writes_html_to_an_html_suffix_or_none(capsys, tmp_path, name):
+    out = tmp_path / name
+    assert main(["graph", "x*x", "x=0.5", "--animate", "-o", str(out)]) == 0
+    assert out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+
+
+def test_graph_without_animate_refuses_an_html_suffix(capsys, tmp_path):
+    out = tmp_path / "g.html"
+    assert main(["graph", "x*x", "x=0.5", "-o", str(out)]) == 2
+    assert "an HTML page is the backprop player; add --animate" in one_line_error(
+        capsys, "mingrad graph"
+    )
+    assert not out.exists()
+
+
+def test_graph_refuses_a_suffix_graphviz_cannot_write_in_one_short_line(capsys, tmp_path):
+    out = tmp_path / "g.xyz"
+    assert main(["graph", "x*x", "x=0.5", "-o", str(out)]) == 2
+    err = one_line_error(capsys, "mingrad graph")
+    assert "Graphviz cannot write .xyz files; use .svg, .png, .pdf" in err and len(err) < 300
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("suffix, magic", [(".png", b"\x89PNG"), (".pdf", b"%PDF"), (".dot", b"")])
+def test_graph_writes_the_format_its_suffix_names(tmp_path, suffix, magic):
+    out = tmp_path / f"g{suffix}"
+    assert main(["graph", "x*x", "x=0.5", "-o", str(out)]) == 0
+    assert out.read_bytes().startswith(magic or b"digraph")
+
+
+@pytest.mark.parametrize(
+    "values, unused, names",
+    [(["x=0.5", "y=2"], "y", "the names x"), (["x=1", "w=2", "b=3"], "w, b", "the names x")],
+)
+def test_graph_refuses_a_value_the_expression_does_not_use(capsys, tmp_path, values, unused, names):
+    out = tmp_path / "g.svg"
+    assert main(["graph", "x*x", *values, "-o", str(out)]) == 2
+    assert one_line_error(capsys, "mingrad graph") == (
+        f"{unused} given a value but not used: expression 'x*x' reads {names}"
+    )
+    assert not out.exists()
+
+
+def test_a_misspelled_name_is_shown_beside_the_missing_one(capsys):
+    assert main(["graph", "x*x", "X=1"]) == 2
+    assert one_line_error(capsys, "mingrad graph") == (
+        "'x' has no value; give one as x=1.5 (given but not used: X)"
+    )
+
+
+def test_graph_refuses_a_value_given_twice(capsys):
+    assert main(["graph", "x*x", "x=1", "x=2"]) == 2
+    assert one_line_error(capsys, "mingrad graph") == "x is given twice (x=1, x=2)"
+
+
+def test_graph_says_a_value_without_an_expression_is_not_one(capsys):
+    assert main(["graph", "x=1"]) == 2
+    assert one_line_error(capsys, "mingrad graph").startswith(
+        "'x=1' is a value, not an expression; give the expression first"
+    )
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["graph", "x*x", "--animate", "x=0.5", "-o", "{out}"],
+        ["graph", "-o", "{out}", "x*x", "--rankdir", "LR", "x=0.5", "--animate"],
+        ["graph", "--animate", "--", "x*x", "x=0.5"],
+    ],
+)
+def test_graph_takes_options_between_the_expression_and_its_values(
+    capsys, tmp_path, monkeypatch, argv
+):
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "backprop.html"
+    assert main([arg.replace("{out}", str(out)) for arg in argv]) == 0
+    assert (
+        capsys.readouterr().out
+        == f"wrote {out.name if '--' in argv else out}: 5 steps; open it in a browser\n"
+    )
+    assert out.exists()
+
+
+def test_an_expression_that_starts_with_minus_goes_after_double_dash(capsys, tmp_path):
+    out = tmp_path / "g.svg"
+    assert main(["graph", "-x*x", "x=2", "-o", str(out)]) == 2
+    assert one_line_error(capsys, "mingrad graph") == (
+        "unrecognized arguments: -x*x (not options of mingrad graph; a value that starts with "
+        "'-' goes after --)"
+    )
+    assert main(["graph", "-o", str(out), "--", "-x*x", "x=2"]) == 0
+    assert "Scalar(data=-4.0" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "expression, binding, value",
+    [("ﬁ*2", "ﬁ=1.5", 3.0), ("é*2", "é=1.5", 3.0), ("x_1 + x٣", "x٣=1", None)],
+)
+def test_graph_reads_unicode_names_as_python_does(capsys, tmp_path, expression, binding, value):
+    out = tmp_path / "g.svg"
+    argv = ["graph", expression, binding, "-o", str(out)]
+    if value is None:  # x_1 has no value: the message names it, and the given x٣ is used
+        assert main(argv) == 2
+        assert one_line_error(capsys, "mingrad graph").startswith("'x_1' has no value")
+        return
+    assert main(argv) == 0
+    assert f"Scalar(data={value}" in capsys.readouterr().out
+
+
+LONG = "9" * 5000
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["demo", "--steps", "abc"], "--steps must be a whole number of at least 1; got 'abc'"),
+        (["demo", "--steps", "2.5"], "--steps must be a whole number of at least 1; got '2.5'"),
+        (["demo", "--seed", "-1"], "--seed must be at least 0; got -1"),
+        (["demo", "--seed", str(2**32)], f"--seed must be at most {2**32 - 1}; got {2**32}"),
+        (["demo", "-o", ""], "--output/-o must name a file to write; got ''"),
+        (["demo", "-o", "{tmp}"], "--output/-o must name a file, not a folder; got '{tmp}'"),
+        (["demo", "--dataset", "mnist"], "argument --dataset: invalid choice: 'mnist'"),
+        (["check", "--samples", "1e3"], "--samples must be a whole number of at least 1; got"),
+        (["check", "--samples", str(10**20)], f"--samples must be at most 10000; got {10**20}"),
+        (["check", "--seed", "x"], "--seed must be a whole number; got 'x'"),
+        (["check", "--samples", LONG], f"got '{LONG[:40]}... (5000 characters)'"),
+        (["graph", "--max-nodes", "0"], "--max-nodes must be at least 1; got 0"),
+        (["graph", "-o", "{tmp}/no/such/g.svg"], "--output/-o must be in a folder that exists"),
+        (["graph", "x*x", "x="], "expected NAME=NUMBER, such as x=1.5; got 'x=': '' is not a"),
+        (["graph", "x*x", "=1"], "got '=1': '' is not a name"),
+        (["graph", "x*x", "if=1"], "got 'if=1': 'if' is not a name"),
+        (["graph", "x*x", "x"], "got 'x': no '='"),
+        (["graph", "--rankdir", "XX"], "argument --rankdir: invalid choice: 'XX'"),
+        (["graph", "--animate=yes"], "argument --animate: ignored explicit argument 'yes'"),
+        (["ops", "extra"], "unrecognized arguments: extra"),
+    ],
+)
+def test_a_bad_argument_is_refused_in_one_line_before_any_work(capsys, tmp_path, argv, message):
+    argv = [arg.replace("{tmp}", str(tmp_path)) for arg in argv]
+    assert main(argv) == 2
+    err = one_line_error(capsys, f"mingrad {argv[0]}")
+    assert message.replace("{tmp}", str(tmp_path)) in err and len(err) < 400
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        ([], "the following arguments are required: COMMAND"),
+        (["nosuch"], "argument COMMAND: invalid choice: 'nosuch'"),
+    ],
+)
+def test_a_missing_or_unknown_command_is_one_line(capsys, argv, message):
+    assert main(argv) == 2
+    assert message in one_line_error(capsys, "mingrad")
+
+
+def test_demo_refuses_a_picture_format_before_training(capsys, tmp_path):
+    out = tmp_path / "m.xyz"
+    assert main(["demo", "-o", str(out)]) == 2
+    err = one_line_error(capsys, "mingrad demo")
+    assert err.startswith(f"--output '{out}': cannot write a .xyz picture; use one of ")
+    assert ".png" in err and ".svg" in err and not out.exists()
+
+
+def test_demo_reports_a_bad_activation_without_a_progress_bar(capsys, tmp_path):
+    assert main(["demo", "--activation", "nope", "-o", str(tmp_path / "m.png")]) == 2
+    assert one_line_error(capsys, "mingrad demo").startswith("unknown activation 'nope'")
+
+
+def test_check_checks_an_op_named_twice_once(capsys):
+    assert main(["check", "tanh", "--samples", "2", "tanh"]) == 0
+    out = capsys.readouterr().out
+    assert [line.split()[0] for line in out.splitlines() if line.startswith("tanh")] == ["tanh"]
+    assert "1 passed, 0 failed" in out
+
+
+def test_the_installed_command_prints_a_usage_error_as_one_line():
+    result = subprocess.run(
+        ["mingrad", "check", "--samples", "0"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr == "mingrad check: error: --samples must be at least 1; got 0\n"
+
+
+def test_python_dash_m_runs_the_command():
+    result = subprocess.run(
+        [sys.executable, "-m", "mingrad.cli", "graph", "x", "x=1", "-o", ""],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr == "mingrad graph: error: --output/-o must name a file to write; got ''\n"
