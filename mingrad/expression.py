@@ -51,7 +51,7 @@ def _apply(op: OpSpec, args: list) -> Scalar | float:
     try:
         return op(*args)
     except Exception as exc:  # reported in one line, with the op and its plugin
-        text = str(exc)
+        text = " ".join(str(exc).split())  # one line, whatever the plugin wrote
         if f"op {op.name!r}" in text:  # the engine's own message names them already
             raise ExpressionError(text) from None
         if len(text) > _QUOTE:

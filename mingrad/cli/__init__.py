@@ -7,6 +7,7 @@ its parser with ``add_to(commands)`` and runs with ``run(args)``.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
 from typing import NoReturn
@@ -16,6 +17,7 @@ from . import check, demo, graph, ops
 EXIT_USAGE = 2  # bad input or setup
 EXIT_INTERNAL_ERROR = 70  # sysexits' EX_SOFTWARE: an exception that is nobody's input's fault
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a reader that left early
 
 # raised by a slip in code (MinGrad's or a plugin's), whatever the input: reported as bugs
 _BUGS = (IndexError, KeyError, NotImplementedError, RecursionError)
@@ -103,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the ``mingrad`` command and return its exit status: 0, or 1 for what the command
     reports as a failure (``check``, ``demo``). Errors are one line on stderr, never a
     traceback, with status 2 for a bad input or setup, 70 for an internal error and 130 when
-    interrupted."""
+    interrupted; 141, silently, when the reader of the output left early."""
     prog = "mingrad"
     try:
         args = build_parser().parse_args(argv)
@@ -112,6 +114,9 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(exc, file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:  # the reader left (mingrad ops | head -1): stop quietly, as cat does
+        sys.stdout = open(os.devnull, "w")  # which the interpreter flushes at exit
+        return EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -119,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(exc, ValueError | LookupError | OSError | RuntimeError) and (
             type(exc) not in _BUGS
         ):
-            print(f"{prog}: error: {exc}", file=sys.stderr)
+            print(f"{prog}: error: {' '.join(str(exc).split())}", file=sys.stderr)
             return EXIT_USAGE
         print(f"{prog}: internal error: {_internal_error(exc)}", file=sys.stderr)
         return EXIT_INTERNAL_ERROR

@@ -513,3 +513,33 @@ def test_python_dash_m_runs_the_command():
     )
     assert result.returncode == 2
     assert result.stderr == "mingrad graph: error: --output/-o must name a file to write; got ''\n"
+
+
+MULTILINE_ERROR = """
+from mingrad_core import hookimpl
+
+def _forward(x):
+    raise ValueError("first line\\n  second line")
+
+@hookimpl
+def mingrad_register_ops(register):
+    register(name="chatty", arity=1, forward=_forward, gradient=lambda x, out: (1.0,))
+"""
+
+
+def test_a_plugins_multiline_error_is_reported_in_one_line(install_plugin, capsys):
+    install_plugin("mingrad-chatty", {"chatty": MULTILINE_ERROR})
+    assert main(["graph", "chatty(x)", "x=1"]) == 2
+    assert one_line_error(capsys, "mingrad graph").endswith(
+        "raised ValueError at input(s) (1.0): first line second line"
+    )
+
+
+def test_a_reader_that_leaves_early_stops_the_command_quietly():
+    reader = subprocess.Popen(
+        ["mingrad", "check", "--samples", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    reader.stdout.close()  # as `| head -0` would
+    assert reader.wait(timeout=120) == 141
+    assert reader.stderr.read() == b""
+    reader.stderr.close()
