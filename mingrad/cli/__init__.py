@@ -13,6 +13,7 @@ import traceback
 from typing import NoReturn
 
 from . import check, demo, graph, ops
+from .arguments import quote
 
 EXIT_USAGE = 2  # bad input or setup
 EXIT_INTERNAL_ERROR = 70  # sysexits' EX_SOFTWARE: an exception that is nobody's input's fault
@@ -69,7 +70,7 @@ class _CommandParser(_Parser):
             hint = ""
             if any(extra.startswith("-") for extra in extras):
                 hint = f" (not options of {self.prog}; a value that starts with '-' goes after --)"
-            self.error(f"unrecognized arguments: {' '.join(extras)}{hint}")
+            self.error(f"unrecognized arguments: {quote(' '.join(extras), 200)[1:-1]}{hint}")
         return namespace, extras
 
 
