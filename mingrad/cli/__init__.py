@@ -10,6 +10,7 @@ import argparse
 import os
 import sys
 import traceback
+import warnings
 from typing import NoReturn
 
 from . import check, demo, graph, ops
@@ -106,26 +107,37 @@ def main(argv: list[str] | None = None) -> int:
     """Run the ``mingrad`` command and return its exit status: 0, or 1 for what the command
     reports as a failure (``check``, ``demo``). Errors are one line on stderr, never a
     traceback, with status 2 for a bad input or setup, 70 for an internal error and 130 when
-    interrupted; 141, silently, when the reader of the output left early."""
+    interrupted; 141, silently, when the reader of the output left early. Warnings (a plugin
+    that failed to load) are one line each, once."""
     prog = "mingrad"
-    try:
-        args = build_parser().parse_args(argv)
-        prog = f"mingrad {args.command}"
-        return args.run(args)
-    except UsageError as exc:
-        print(exc, file=sys.stderr)
-        return EXIT_USAGE
-    except BrokenPipeError:  # the reader left (mingrad ops | head -1): stop quietly, as cat does
-        sys.stdout = open(os.devnull, "w")  # which the interpreter flushes at exit
-        return EXIT_BROKEN_PIPE
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except Exception as exc:
-        if isinstance(exc, ValueError | LookupError | OSError | RuntimeError) and (
-            type(exc) not in _BUGS
-        ):
-            print(f"{prog}: error: {' '.join(str(exc).split())}", file=sys.stderr)
+    shown: set[str] = set()
+
+    def warn(message, category, filename, lineno, file=None, line=None) -> None:
+        text = " ".join(str(message).split()).removeprefix("mingrad: ")
+        if text not in shown:
+            shown.add(text)
+            print(f"{prog}: warning: {text}", file=sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = warn
+        try:
+            args = build_parser().parse_args(argv)
+            prog = f"mingrad {args.command}"
+            return args.run(args)
+        except UsageError as exc:
+            print(exc, file=sys.stderr)
             return EXIT_USAGE
-        print(f"{prog}: internal error: {_internal_error(exc)}", file=sys.stderr)
-        return EXIT_INTERNAL_ERROR
+        except BrokenPipeError:  # the reader left (mingrad ops | head -1): stop quietly
+            sys.stdout = open(os.devnull, "w")  # which the interpreter flushes at exit
+            return EXIT_BROKEN_PIPE
+        except KeyboardInterrupt:
+            print(f"{prog}: interrupted", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        except Exception as exc:
+            if isinstance(exc, ValueError | LookupError | OSError | RuntimeError) and (
+                type(exc) not in _BUGS
+            ):
+                print(f"{prog}: error: {' '.join(str(exc).split())}", file=sys.stderr)
+                return EXIT_USAGE
+            print(f"{prog}: internal error: {_internal_error(exc)}", file=sys.stderr)
+            return EXIT_INTERNAL_ERROR
