@@ -12,7 +12,7 @@ import ast
 import math
 import unicodedata
 
-from mingrad_core import OpSpec, Scalar, get_op, ops, origin_of
+from mingrad_core import OpSpec, Scalar, bound_to, get_op, ops, origin_of
 
 MAX_DEPTH = 2000
 """The most levels of nesting an expression may have (``x+x+...`` with n terms has n - 1)."""
@@ -35,14 +35,6 @@ def _number(value: int | float) -> float:
         return float(value)
     except OverflowError:  # an integer literal beyond the float range
         return math.inf
-
-
-def _bound_to(operator: str) -> OpSpec:
-    """The registered op bound to a Python operator (``"+"``, ``"neg"``, ...)."""
-    for spec in ops().values():
-        if spec.operator == operator:
-            return spec
-    raise ExpressionError(f"no registered op is bound to operator {operator!r}")
 
 
 def _apply(op: OpSpec, args: list) -> Scalar | float:
@@ -109,9 +101,9 @@ class _Evaluator:
     def combine(self, node: ast.AST, args: list) -> Scalar | float:
         """The value of ``node``, given the values of its operands."""
         if isinstance(node, ast.BinOp):
-            return _apply(_bound_to(_BINARY[type(node.op)]), args)
+            return _apply(bound_to(_BINARY[type(node.op)]), args)
         if isinstance(node, ast.UnaryOp):
-            return args[0] if isinstance(node.op, ast.UAdd) else _apply(_bound_to("neg"), args)
+            return args[0] if isinstance(node.op, ast.UAdd) else _apply(bound_to("neg"), args)
         if isinstance(node, ast.Call):
             func = node.func
             return _apply(
