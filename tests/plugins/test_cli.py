@@ -172,7 +172,7 @@ def test_graph_animate_writes_the_backprop_player(capsys, tmp_path):
     out = tmp_path / "player.html"
     assert main(["graph", "x*x + gelu(x)", "x=0.5", "--animate", "-o", str(out)]) == 0
     page = out.read_text(encoding="utf-8")
-    assert page.startswith("<!DOCTYPE html>") and "<svg" in page and "GELU" in page
+    assert page.startswith("<!DOCTYPE html>") and "GELU" in page
     steps = len(backprop_player(evaluate("x*x + gelu(x)", {"x": 0.5})).steps)
     assert capsys.readouterr().out == f"wrote {out}: {steps} steps; open it in a browser\n"
 
