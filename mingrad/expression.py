@@ -173,6 +173,11 @@ def evaluate(source: str, values: dict[str, float]) -> Scalar:
         tree = ast.parse(source, mode="eval")
     except SyntaxError as exc:
         raise ExpressionError(f"cannot parse expression {_quote(source)}: {exc.msg}") from None
+    except UnicodeEncodeError as exc:  # bytes a command line could not decode as text
+        raise ExpressionError(
+            f"cannot parse expression {_quote(source)}: {exc.object[exc.start:exc.end]!r} "
+            "is not a character (the text is not valid UTF-8)"
+        ) from None
     except (RecursionError, MemoryError):  # the parser's own stack ran out
         raise _too_deep(source) from None
     leaves = _leaves(values)

@@ -74,6 +74,8 @@ def _leaves(root):
         ("True + x", "unsupported in an expression: 'True'"),
         ("1j * x", "unsupported in an expression: '1j'"),
         ("x +", "cannot parse expression"),
+        ("x\udcff", "'\\udcff' is not a character (the text is not valid UTF-8)"),
+        ("x\x00", "cannot parse expression 'x\\x00': source code string cannot contain null"),
         ("1" * 5000, "cannot parse expression"),
         ("(" * 3000 + "x" + ")" * 3000, "cannot parse expression"),
         ("+".join(["x"] * 3000), "too deeply nested"),

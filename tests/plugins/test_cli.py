@@ -554,3 +554,14 @@ def test_a_plugin_warning_is_one_line_once_for_a_whole_training(install_plugin, 
     assert len(warned) == 1, lines
     assert warned[0].startswith("mingrad demo: warning: skipped plugin 'bad', distribution ")
     assert warned[0].endswith("ImportError: no numpyy")
+
+
+def test_the_installed_command_refuses_undecodable_bytes_in_one_line(tmp_path):
+    result = subprocess.run(
+        [b"mingrad", b"graph", b"x\xff", b"x=1", b"-o", os.fsencode(tmp_path / "g.svg")],
+        capture_output=True,
+        timeout=60,
+    )
+    assert result.returncode == 2 and result.stderr.count(b"\n") == 1
+    assert b"is not a character (the text is not valid UTF-8)" in result.stderr
+    assert list(tmp_path.iterdir()) == []
