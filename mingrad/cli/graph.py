@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from argparse import ArgumentTypeError
 from pathlib import Path
 
 from mingrad_core import Scalar
@@ -38,7 +39,7 @@ def add_to(commands: argparse._SubParsersAction) -> None:
     graph.add_argument(
         "--output",
         "-o",
-        type=output_file,
+        type=_output_file,
         help="the file to write; its suffix picks the format: svg, png, pdf or any other "
         "Graphviz writes (default: graph.svg); with --animate, an HTML page (default: "
         "backprop.html)",
@@ -61,7 +62,6 @@ def add_to(commands: argparse._SubParsersAction) -> None:
     )
     graph.add_argument(
         "--composites",
-        default="box",
         choices=["box", "collapse"],
         help="draw a composite op (- / or a plugin's) as its ops in a labeled box (default), "
         "or collapse it to one op",
@@ -86,10 +86,22 @@ def seed_example() -> Scalar:
     return d
 
 
-def _output(args: argparse.Namespace) -> Path:
-    """The file to write, refused if its suffix names a format this mode does not write."""
+def _output_file(text: str) -> Path:
+    """A file to write whose suffix is a format Graphviz writes, or the player's."""
     import graphviz
 
+    path = output_file(text)
+    suffix = path.suffix.lower()
+    if suffix and suffix not in PLAYER_SUFFIXES and suffix[1:] not in graphviz.FORMATS:
+        raise ArgumentTypeError(
+            f"must end in {', '.join(PICTURE_SUFFIXES)} (or another suffix Graphviz writes), "
+            f"or in .html with --animate; got {quote(text, 500)}"
+        )
+    return path
+
+
+def _output(args: argparse.Namespace) -> Path:
+    """The file to write, refused if its suffix names a format this mode does not write."""
     if args.output is None:
         return Path("backprop.html" if args.animate else "graph.svg")
     suffix = args.output.suffix.lower()
@@ -101,12 +113,21 @@ def _output(args: argparse.Namespace) -> Path:
         )
     if not args.animate and suffix in PLAYER_SUFFIXES:
         raise ValueError(f"{given}: an HTML page is the backprop player; add --animate")
-    if not args.animate and suffix and suffix[1:] not in graphviz.FORMATS:
-        raise ValueError(
-            f"{given}: Graphviz cannot write {suffix} files; use {', '.join(PICTURE_SUFFIXES)} "
-            "or another format Graphviz writes (or .html with --animate)"
-        )
     return args.output
+
+
+def _refuse_what_animate_ignores(args: argparse.Namespace) -> None:
+    """An option that would do nothing is refused, as an unused value is."""
+    reasons = {
+        "--no-backward": (args.no_backward, "the player always steps through the backward pass"),
+        "--composites": (args.composites, "the player does not take it"),
+    }
+    ignored = [f"{flag} ({why})" for flag, (given, why) in reasons.items() if given]
+    if args.animate and ignored:
+        raise ValueError(
+            f"{' and '.join(ignored)}: not an option with --animate; leave it out, or leave "
+            "out --animate to draw a picture"
+        )
 
 
 def _root(args: argparse.Namespace) -> Scalar:
@@ -136,6 +157,7 @@ def run(args: argparse.Namespace) -> int:
     """Write the drawing (or, with ``--animate``, the player) of the expression's graph."""
     from mingrad_viz import backprop_player, draw_graph
 
+    _refuse_what_animate_ignores(args)
     out = _output(args)
     root = _root(args)
     if args.animate:
@@ -148,7 +170,8 @@ def run(args: argparse.Namespace) -> int:
         root.backward()
     fmt = out.suffix.lstrip(".").lower() or "svg"
     limit = 2000 if args.max_nodes is None else args.max_nodes
-    graph = draw_graph(root, rankdir=args.rankdir, max_nodes=limit, composites=args.composites)
+    composites = args.composites or "box"
+    graph = draw_graph(root, rankdir=args.rankdir, max_nodes=limit, composites=composites)
     out.write_bytes(graph.pipe(fmt))
     print(f"wrote {out}: {root!r}")
     return 0

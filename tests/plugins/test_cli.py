@@ -339,8 +339,10 @@ def test_graph_without_animate_refuses_an_html_suffix(capsys, tmp_path):
 def test_graph_refuses_a_suffix_graphviz_cannot_write_in_one_short_line(capsys, tmp_path):
     out = tmp_path / "g.xyz"
     assert main(["graph", "x*x", "x=0.5", "-o", str(out)]) == 2
-    err = one_line_error(capsys, "mingrad graph")
-    assert "Graphviz cannot write .xyz files; use .svg, .png, .pdf" in err and len(err) < 300
+    assert one_line_error(capsys, "mingrad graph") == (
+        "--output/-o must end in .svg, .png, .pdf (or another suffix Graphviz writes), or in "
+        f".html with --animate; got '{out}'"
+    )
     assert not out.exists()
 
 
@@ -565,3 +567,22 @@ def test_the_installed_command_refuses_undecodable_bytes_in_one_line(tmp_path):
     assert result.returncode == 2 and result.stderr.count(b"\n") == 1
     assert b"is not a character (the text is not valid UTF-8)" in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "option, why",
+    [
+        (["--no-backward"], "--no-backward (the player always steps through the backward pass)"),
+        (["--composites", "box"], "--composites (the player does not take it)"),
+        (["--composites", "collapse"], "--composites (the player does not take it)"),
+    ],
+)
+def test_graph_animate_refuses_an_option_it_would_ignore(capsys, tmp_path, option, why):
+    out = tmp_path / "p.html"
+    assert main(["graph", "x*x", "x=1", "--animate", *option, "-o", str(out)]) == 2
+    assert one_line_error(capsys, "mingrad graph") == (
+        f"{why}: not an option with --animate; leave it out, or leave out --animate to draw a "
+        "picture"
+    )
+    assert not out.exists()
+    assert main(["graph", "x - x", "x=1", *option, "-o", str(tmp_path / "g.svg")]) == 0
