@@ -107,8 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run the ``mingrad`` command and return its exit status: 0, or 1 for what the command
     reports as a failure (``check``, ``demo``). Errors are one line on stderr, never a
     traceback, with status 2 for a bad input or setup, 70 for an internal error and 130 when
-    interrupted; 141, silently, when the reader of the output left early. Warnings (a plugin
-    that failed to load) are one line each, once."""
+    interrupted; 141, silently, when the reader of the output left early. A warning (a plugin
+    that failed to load) is one line, once, with the line it points at."""
     prog = "mingrad"
     shown: set[str] = set()
 
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         text = " ".join(str(message).split()).removeprefix("mingrad: ")
         if text not in shown:
             shown.add(text)
-            print(f"{prog}: warning: {text}", file=sys.stderr)
+            print(f"{prog}: warning: {text} (at {filename}:{lineno})", file=sys.stderr)
 
     with warnings.catch_warnings():
         warnings.showwarning = warn
