@@ -26,6 +26,13 @@ class ExpressionError(ValueError):
     """An expression that cannot be evaluated: unparsable, unsupported, or a misused op."""
 
 
+def _listed(names: list[str], limit: int = 12) -> str:
+    """``names`` joined by commas; past ``limit``, the first ones and how many in all."""
+    if len(names) <= limit:
+        return ", ".join(names)
+    return f"{', '.join(names[:limit])}, ... ({len(names)} names)"
+
+
 def _quote(text: str) -> str:
     return repr(text if len(text) <= _QUOTE else f"{text[:_QUOTE]}... ({len(text)} characters)")
 
@@ -85,7 +92,7 @@ class _Evaluator:
             raise self.unsupported(node)
         if isinstance(node, ast.Name):
             if node.id not in self.leaves:
-                hint = f" (given but not used: {', '.join(self.unused)})" if self.unused else ""
+                hint = f" (given but not used: {_listed(self.unused)})" if self.unused else ""
                 raise ExpressionError(f"{node.id!r} has no value; give one as {node.id}=1.5{hint}")
             return []
         if isinstance(node, ast.Constant) and type(node.value) in (int, float):
@@ -175,7 +182,7 @@ def evaluate(source: str, values: dict[str, float]) -> Scalar:
         raise ExpressionError(f"cannot parse expression {_quote(source)}: {exc.msg}") from None
     except UnicodeEncodeError as exc:  # bytes a command line could not decode as text
         raise ExpressionError(
-            f"cannot parse expression {_quote(source)}: {exc.object[exc.start:exc.end]!r} "
+            f"cannot parse expression {_quote(source)}: {exc.object[exc.start : exc.end]!r} "
             "is not a character (the text is not valid UTF-8)"
         ) from None
     except (RecursionError, MemoryError):  # the parser's own stack ran out
@@ -186,7 +193,7 @@ def evaluate(source: str, values: dict[str, float]) -> Scalar:
     result = _Evaluator(source, leaves, unused).run(tree.body)
     if unused:  # reported after what is wrong with the expression itself, if anything
         raise ExpressionError(
-            f"{', '.join(unused)} given a value but not used: expression {_quote(source)} "
-            f"reads {'the names ' + ', '.join(sorted(names)) if names else 'no names'}"
+            f"{_listed(unused)} given a value but not used: expression {_quote(source)} "
+            f"reads {'the names ' + _listed(sorted(names)) if names else 'no names'}"
         )
     return result if isinstance(result, Scalar) else Scalar(result)

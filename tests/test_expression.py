@@ -135,3 +135,16 @@ def test_names_are_read_as_python_reads_them():
     assert {leaf.name for leaf in _leaves(root)} == {"fi", None}
     with pytest.raises(ExpressionError, match="'ﬁ' and 'fi' are the same name"):
         evaluate("fi", {"ﬁ": 1.0, "fi": 2.0})
+
+
+def test_a_wide_expression_lists_a_few_of_its_names_not_all():
+    source = "+".join(f"x{i}*w{i}" for i in range(200))
+    values = {f"{v}{i}": 1.0 for i in range(201) for v in "xw"}
+    with pytest.raises(ExpressionError) as info:
+        evaluate(source, values)
+    message = str(info.value)
+    assert message.startswith("x200, w200 given a value but not used: expression 'x0*w0+")
+    assert message.endswith(
+        "reads the names w0, w1, w10, w100, w101, w102, w103, w104, w105, "
+        "w106, w107, w108, ... (400 names)"
+    )
