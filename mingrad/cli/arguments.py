@@ -60,9 +60,13 @@ def output_file(text: str) -> Path:
     path = Path(text)
     if not text.strip():
         raise ArgumentTypeError(f"must name a file to write; got {quote(text, 500)}")
-    if path.is_dir() or text.endswith(("/", os.sep)):
+    try:
+        folder = path.is_dir() or text.endswith(("/", os.sep))
+        missing = not path.parent.is_dir()
+    except OSError as exc:  # a name too long, say
+        raise ArgumentTypeError(f"cannot be a file: {exc.strerror}; got {quote(text)}") from None
+    if folder:
         raise ArgumentTypeError(f"must name a file, not a folder; got {quote(text, 500)}")
-    folder = path.parent
-    if not folder.is_dir():
+    if missing:
         raise ArgumentTypeError(f"must be in a folder that exists; got {quote(text, 500)}")
     return path

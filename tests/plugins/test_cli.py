@@ -451,6 +451,7 @@ LONG = "9" * 5000
         (["check", "--samples", LONG], f"got '{LONG[:40]}... (5000 characters)'"),
         (["graph", "--max-nodes", "0"], "--max-nodes must be at least 1; got 0"),
         (["graph", "-o", "{tmp}/no/such/g.svg"], "--output/-o must be in a folder that exists"),
+        (["graph", "-o", "x" * 300], "--output/-o cannot be a file: File name too long; got"),
         (["graph", "x*x", "x="], "expected NAME=NUMBER, such as x=1.5; got 'x=': '' is not a"),
         (["graph", "x*x", "=1"], "got '=1': '' is not a name"),
         (["graph", "x*x", "if=1"], "got 'if=1': 'if' is not a name"),
