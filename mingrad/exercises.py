@@ -214,11 +214,11 @@ def check_pass_gradient(
     try:
         pass_gradient(probe, "node", 1.0)
     except NotImplementedError:
-        return _not_yet(exercise, "pass_gradient")
+        return _not_yet(exercise, _name(pass_gradient))
     except Exception as exc:
         return _raised(exercise, exc)
     if not probe:
-        return _not_yet(exercise, "pass_gradient (it left grads unchanged)")
+        return _not_yet(exercise, f"{_name(pass_gradient)} (it left grads unchanged)")
     hint = (
         "a node used twice gets a contribution from each use: add it to what grads already "
         "holds for that node (grads.get(parent, 0.0) + contribution), do not overwrite it"
@@ -239,7 +239,7 @@ def check_order(exercise: str, order: Callable[[Scalar], list[Scalar]]) -> Grade
     try:
         listed = _answer(order, root)
     except _Blank:
-        return _not_yet(exercise, "the order function")
+        return _not_yet(exercise, _name(order))
     except Exception as exc:
         return _raised(exercise, exc)
     listed = list(listed)
@@ -300,7 +300,7 @@ def check_fresh_gradient(exercise: str, fresh_gradient: Callable[[Scalar, Scalar
         try:
             got = _answer(fresh_gradient, y, x)
         except _Blank:
-            return _not_yet(exercise, "fresh_gradient")
+            return _not_yet(exercise, _name(fresh_gradient))
         except Exception as exc:
             return _raised(exercise, exc)
         if not _close(float(got), expected):
@@ -338,11 +338,11 @@ def check_training_step(
         try:
             step(params, loss_fn, 0.1)
         except NotImplementedError:
-            return _not_yet(exercise, "step")
+            return _not_yet(exercise, _name(step))
         except Exception as exc:
             return _raised(exercise, exc)
         if k == 0 and [p.data for p in params] == before:
-            return _not_yet(exercise, "step (the parameters did not change)")
+            return _not_yet(exercise, f"{_name(step)} (the parameters did not change)")
         grads = grad(reference_loss(), reference)
         for p, g in zip(reference, grads):
             p.data -= 0.1 * g
