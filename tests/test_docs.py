@@ -143,5 +143,13 @@ def test_the_plugin_guides_plugin_loads_and_passes_its_own_tests(version):
         assert check_array_forms("tanhshrink").ok
 
 
+def test_the_engine_pages_excerpts_are_the_engines_code_word_for_word():
+    fence = r'^```python title="(mingrad_core/\w+\.py)"\n(.*?)^```'
+    excerpts = re.findall(fence, (DOCS / "engine.md").read_text(), flags=re.S | re.M)
+    assert len(excerpts) >= 6
+    for path, code in excerpts:
+        assert code in (ROOT / path).read_text(), f"docs/engine.md quotes {path} wrongly:\n{code}"
+
+
 def test_the_readme_says_how_to_serve_the_docs():
     assert "uv run mkdocs serve" in (ROOT / "README.md").read_text()
