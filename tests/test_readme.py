@@ -28,3 +28,12 @@ def test_readme_python_blocks_run_in_order_and_print_what_they_say():
     for index, block in enumerate(blocks):
         source = "\n".join(line.removeprefix("  ") for line in block.splitlines())
         run_block(source, namespace, f"README.md python block {index}")
+
+
+def test_readme_links_and_pictures_point_at_files_that_exist():
+    text = README.read_text()
+    targets = re.findall(r"\]\(([^)#\s]+)[^)]*\)", text) + re.findall(r'src="([^"]+)"', text)
+    local = [t for t in targets if "://" not in t]
+    assert len(local) >= 10
+    missing = [t for t in local if not (README.parent / t).exists()]
+    assert not missing, f"README.md links to files that are not there: {missing}"
