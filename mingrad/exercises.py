@@ -211,18 +211,25 @@ def check_pass_gradient(
     contribution to ``grads[parent]``, by running :func:`backward_with` on graphs where a node
     is used twice."""
     probe: dict = {}
-    try:
-        pass_gradient(probe, "node", 1.0)
-    except NotImplementedError:
-        return _not_yet(exercise, _name(pass_gradient))
-    except Exception as exc:
-        return _raised(exercise, exc)
-    if not probe:
-        return _not_yet(exercise, f"{_name(pass_gradient)} (it left grads unchanged)")
     hint = (
         "a node used twice gets a contribution from each use: add it to what grads already "
         "holds for that node (grads.get(parent, 0.0) + contribution), do not overwrite it"
     )
+    try:
+        pass_gradient(probe, Scalar(1.0), 1.0)
+    except NotImplementedError:
+        return _not_yet(exercise, _name(pass_gradient))
+    except KeyError as exc:
+        return _raised(
+            exercise,
+            exc,
+            "grads holds no entry for a node before its first "
+            "contribution: start from grads.get(parent, 0.0)",
+        )
+    except Exception as exc:
+        return _raised(exercise, exc, hint)
+    if not probe:
+        return _not_yet(exercise, f"{_name(pass_gradient)} (it left grads unchanged)")
     return check_backward(exercise, lambda root: backward_with(pass_gradient, root), hint)
 
 

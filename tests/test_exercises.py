@@ -116,6 +116,14 @@ def test_overwriting_a_gradient_is_caught_on_a_node_used_twice():
     assert check_pass_gradient("E", blank).status == "not yet"
 
 
+def test_adding_to_a_missing_entry_gets_a_hint_not_a_traceback():
+    def plus_equals(grads, parent, contribution):
+        grads[parent] += contribution
+
+    grade = check_pass_gradient("E", plus_equals)
+    assert grade.status == "wrong" and "KeyError" in grade.detail and "grads.get" in grade.hint
+
+
 def recursive_order(root):
     order, seen = [], set()
 
