@@ -18,6 +18,7 @@ import numpy as np
 from .guards import Guards, collect
 from .plan import Plan, build
 from .replay import make_replay
+from .tape import Tape, replay_of
 from .trace import (
     JitArgumentError,
     TracedStateError,
@@ -72,7 +73,9 @@ class _Entry:
 
     __slots__ = ("plan", "strategy", "outputs", "slots", "info", "guards", "_runs")
 
-    def __init__(self, plan: Plan, replay, outputs: Any, info: TraceInfo, guards: Guards) -> None:
+    def __init__(
+        self, plan: Plan | Tape, replay, outputs: Any, info: TraceInfo, guards: Guards
+    ) -> None:
         self.plan, self.strategy, self.outputs, self.info = plan, replay.strategy, outputs, info
         self.guards = guards
         self.slots = np.array(plan.outputs, dtype=np.intp)  # the roots' slots, to read them
@@ -83,7 +86,7 @@ class _Entry:
         """The calling thread's replay."""
         run = getattr(self._runs, "run", None)
         if run is None:
-            run = self._runs.run = _Run(make_replay(self.plan, self.strategy))
+            run = self._runs.run = _Run(replay_of(self.plan, self.strategy, make_replay))
         return run
 
 
@@ -147,8 +150,8 @@ class JitFunction:
     def __init__(self, fn: Callable, strategy: str = "auto", cache_size: int = CACHE_SIZE) -> None:
         if not callable(fn):
             raise TypeError(f"jit() takes a function; got {type(fn).__name__} {fn!r}")
-        if strategy not in ("auto", "levels", "code"):
-            raise ValueError(f"strategy is 'auto', 'levels' or 'code'; got {strategy!r}")
+        if strategy not in ("auto", "levels", "code", "tape"):
+            raise ValueError(f"strategy is 'auto', 'levels', 'code' or 'tape'; got {strategy!r}")
         if type(cache_size) is not int or cache_size < 1:
             raise ValueError(
                 f"cache_size is a whole number of traces, at least 1; got {cache_size!r}"
@@ -289,8 +292,9 @@ class JitFunction:
             start = time.perf_counter()
             recorded = Tracer(self.name).run(self.fn, args, values)
             middle = time.perf_counter()
-            plan = build(recorded)
-            replay = make_replay(plan, self.strategy)
+            tape = Tape.of(recorded, self.strategy)
+            plan = tape if tape is not None else build(recorded)
+            replay = replay_of(plan, self.strategy, make_replay)
             end = time.perf_counter()
         finally:
             if collecting:
@@ -357,7 +361,9 @@ def jit(fn: Callable | None = None, *, strategy: str = "auto", cache_size: int =
 
     Use as ``@jit`` or ``@jit(strategy="levels")``. ``strategy``: ``"levels"`` (a numpy call
     per group of same-op nodes of a level), ``"code"`` (generated straight-line Python, for
-    deep, narrow graphs) or ``"auto"`` (whichever the graph's shape makes faster).
+    deep, narrow graphs), ``"tape"`` (a loop over a flat tape of the graph, for very large
+    deep ones, where generated code costs too much to compile; ``mingrad_jit.tape``) or
+    ``"auto"`` (whichever the graph's shape and size make best).
     ``cache_size``: how many traces to keep (default ``CACHE_SIZE``, 32); the least recently
     used goes first. After ``RETRACE_WARNING`` (8) traces, a ``RuntimeWarning`` (once) names
     what changed.
