@@ -155,18 +155,26 @@ class TapeReplay:
         starts, edges, needs, specs = tape.starts, tape.edges, tape.needs_grad, tape.specs
         g: list = [None] * (root + 1)  # None: not reached; slots above root are never reached
         g[root] = seed
-        for j in range(root - tape.first, -1, -1):
-            upstream = g[tape.first + j]
+        first = tape.first
+        for j in range(root - first, -1, -1):
+            upstream = g[first + j]
             if upstream is None:
                 continue
             a, b = starts[j], starts[j + 1]
-            ins = edges[a:b]
+            ins = (
+                (edges[a],)
+                if b - a == 1
+                else (edges[a], edges[a + 1])
+                if b - a == 2
+                else edges[a:b]
+            )
             spec = specs[j]
             args = [v[i] for i in ins]
+            args.append(v[first + j])
             try:
-                terms = spec.gradient(*args, v[tape.first + j])
+                terms = spec.gradient(*args)
             except ArithmeticError:
-                terms = gradient_terms(spec.gradient, *args, v[tape.first + j])
+                terms = gradient_terms(spec.gradient, *args)
             if len(terms) != len(ins):
                 raise ValueError(
                     f"the gradient of op {spec.name!r} returned {len(terms)} term(s) for "
