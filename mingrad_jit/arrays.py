@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from mingrad_core import OpSpec, Scalar, get_op
+from mingrad_core import gradient_terms as core_gradient_terms
 from mingrad_ops.formcheck import (  # the checker moved to mingrad_ops; kept importable here
     EDGES,
     as_float64,
@@ -148,13 +149,15 @@ def gradient_terms(gradient: Callable[..., Any], *values: float) -> Any:
     """``gradient(*values)`` as eager mode evaluates an op's scalar gradient: a formula whose
     float arithmetic raises ``ArithmeticError`` (``1 / 0``) runs again on Scalar constants,
     through the registered ops, which follow IEEE-754; terms that come back as Scalars are read
-    as floats. Callers call ``gradient`` directly and come here once that raised."""
+    as floats. Callers call ``gradient`` directly and come here once that raised. (For code that
+    holds an op's gradient function rather than the op; with the op, use the core's
+    ``mingrad_core.gradient_terms(op, inputs, out)``.)"""
     try:
         return gradient(*values)
     except ArithmeticError:
         pass
     terms = gradient(*map(_constant, values))
-    return [t._data if isinstance(t, Scalar) else t for t in terms]
+    return [t.data if isinstance(t, Scalar) else t for t in terms]
 
 
 def _constant(value: float) -> Scalar:
@@ -167,8 +170,8 @@ def _each_gradient(spec: OpSpec, columns: list[list[float]]) -> list:
     """``spec``'s scalar gradient at each node (``columns``: inputs and outputs, per argument)."""
     try:
         return list(map(spec.gradient, *columns))
-    except ArithmeticError:  # again, each node on its own: only a call that raises falls back
-        return list(map(functools.partial(gradient_terms, spec.gradient), *columns))
+    except ArithmeticError:  # again, each node on its own: the core's IEEE fallback
+        return [core_gradient_terms(spec, at[:-1], at[-1]) for at in zip(*columns)]
 
 
 def _looped(spec: OpSpec) -> Callable[..., np.ndarray]:

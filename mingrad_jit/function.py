@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from mingrad_core import Scalar, is_real, to_float
+
 from .guards import Guards, collect
 from .plan import Plan, build
 from .replay import make_replay
@@ -23,9 +25,7 @@ from .trace import (
     JitArgumentError,
     TracedStateError,
     Tracer,
-    as_float,
     flatten_arguments,
-    is_number,
     kept,
     remake,
 )
@@ -117,14 +117,14 @@ class Result:
                 "called again with arguments of the same structure since, which replaced "
                 "this call's values; call backward() before the next call"
             )
-        if not is_number(gradient):
+        if isinstance(gradient, Scalar) or not is_real(gradient):
             raise TypeError(
                 f"backward() takes a real number as the gradient; got {type(gradient).__name__} "
                 f"{gradient!r:.60}"
             )
         before = list(map(_grads, run.params))
         try:
-            run.replay.backward(self._slot, as_float(gradient))
+            run.replay.backward(self._slot, to_float(gradient))
         except BaseException:
             for p, g in zip(run.params, before):
                 p.grad = g

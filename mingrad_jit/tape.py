@@ -21,10 +21,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from mingrad_core import OpSpec, Scalar, get_op, toposort
+from mingrad_core import OpSpec, Scalar, get_op, gradient_terms, is_real, to_float, toposort
 
-from .arrays import gradient_terms
-from .trace import Trace, as_float, is_number
+from .trace import Trace
 
 TAPE_NODES = 50_000  # at least this many computed nodes ...
 TAPE_WIDTH = 4  # ... and fewer than this many per level on average, for "auto"
@@ -174,7 +173,7 @@ class TapeReplay:
             try:
                 terms = spec.gradient(*args)
             except ArithmeticError:
-                terms = gradient_terms(spec.gradient, *args)
+                terms = gradient_terms(spec, args[:-1], args[-1])
             if len(terms) != len(ins):
                 raise ValueError(
                     f"the gradient of op {spec.name!r} returned {len(terms)} term(s) for "
@@ -193,12 +192,12 @@ class TapeReplay:
 
 def _stored(spec: OpSpec, value: object) -> float:
     """``value`` from ``spec``'s forward, stored as eager mode stores it."""
-    if not is_number(value):
+    if isinstance(value, Scalar) or not is_real(value):
         raise TypeError(
             f"op {spec.name!r} forward returned {type(value).__name__} {value!r:.80}; expected "
             "a real number"
         )
-    return as_float(value)
+    return to_float(value)
 
 
 def replay_of(plan: object, strategy: str, make: Callable) -> object:

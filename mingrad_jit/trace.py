@@ -9,7 +9,6 @@ labels mixed into expressions are fed anew on every replay; reading a value (``.
 from __future__ import annotations
 
 import linecache
-import math
 import numbers
 import random
 import sys
@@ -21,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from mingrad_core import Scalar, watch_values
+from mingrad_core import Scalar, is_real, to_float, watch
 
 # Frames of these packages are the machinery; the error names the first frame outside them.
 _MACHINERY = ("mingrad_core", "mingrad_jit")
@@ -251,7 +250,7 @@ class Tracer:
         self.keep: list[Scalar] = []
         self.made: list[weakref.ref] = []
 
-    def _on_read(self, node: Scalar) -> None:
+    def read(self, node: Scalar) -> None:
         raise refuse(
             "reading the value of a Scalar (.data, float(), or gradients as numbers: "
             "backward(), grad())",
@@ -259,15 +258,14 @@ class Tracer:
             _GRADIENTS_HINT,
         )
 
-    def _on_leaf(self, node: Scalar, value: object) -> float:
+    def leaf(self, node: Scalar, value: object) -> float:
         self.created.add(id(node))
         self.keep.append(node)
         if isinstance(value, TracedNumber):
             self.slots[id(node)] = value.slot
             return value._value
         self.made.append(weakref.ref(node))
-        node.data = value  # the core's own check and conversion of the number
-        return node._data
+        return to_float(value)  # the core's own check and conversion of the number
 
     def run(self, fn: Callable, args: tuple, values: np.ndarray) -> Trace:
         """Call ``fn`` on ``args`` with its numbers replaced by ``TracedNumber``; keep the graph."""
@@ -277,7 +275,7 @@ class Tracer:
         Tracer._running.tracer = self
         Scalar.grad = property(_read_grad, _GRAD.__set__, _GRAD.__delete__, _GRAD.__doc__)
         try:
-            with watch_values(self._on_read, self._on_leaf):
+            with watch(self):
                 result = fn(*stand_ins)
         finally:
             Scalar.grad = _GRAD
@@ -383,21 +381,12 @@ def _row_types(value: Any, depth: int) -> tuple:
     return (rows, tuple(_row_types(row, depth - 1) for row in value))
 
 
-def as_float(value: Any) -> float:
-    """``float(value)``, but an int too large for a float is ±inf, as in eager mode."""
-    try:
-        return float(value)
-    except OverflowError:
-        return math.inf if value > 0 else -math.inf
+as_float = to_float  # the core's conversion of a real number, under the name callers use
 
 
 def is_number(value: object) -> bool:
-    if isinstance(value, (Scalar, TracedNumber)):
-        return False
-    if isinstance(value, numbers.Real):
-        return True
-    dtype = getattr(value, "dtype", None)
-    return getattr(value, "shape", None) == () and getattr(dtype, "kind", "") in "biuf"
+    """A real number as the core counts them (``is_real``); not a Scalar, nor a stand-in."""
+    return not isinstance(value, (Scalar, TracedNumber)) and is_real(value)
 
 
 def _flatten_ragged(value: Any, position: int, name: str) -> tuple[Any, list[float]]:
