@@ -58,7 +58,8 @@ class Guards:
     def changed(self) -> str | None:
         """The first guarded variable whose value changed, described; ``None`` if none."""
         for what, read, expected in self._entries:
-            if not _same(expected, read()):
+            value = read()
+            if value is not expected and not _same(expected, value):
                 return what
         return None
 
