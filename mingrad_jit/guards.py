@@ -18,6 +18,7 @@ from __future__ import annotations
 import dis
 import functools
 import math
+import sysconfig
 import types
 from collections.abc import Callable, Iterator
 
@@ -25,6 +26,8 @@ _ABSENT = object()
 # Functions of these packages are the machinery: their globals are not the user's state.
 _MACHINERY = ("mingrad_core", "mingrad_jit", "mingrad_ops", "mingrad_nn", "numpy")
 _GLOBAL_LOADS = frozenset({"LOAD_GLOBAL", "LOAD_NAME"})
+# Functions from here (the standard library, installed packages) are not followed either.
+_LIBRARIES = tuple({sysconfig.get_path(name) for name in ("stdlib", "purelib", "platlib")})
 
 
 def _same(a: object, b: object) -> bool:
@@ -77,7 +80,9 @@ def _codes(code: types.CodeType) -> Iterator[types.CodeType]:
 
 
 def _is_machinery(fn: types.FunctionType) -> bool:
-    return fn.__globals__.get("__name__", "").startswith(_MACHINERY)
+    return fn.__globals__.get("__name__", "").startswith(_MACHINERY) or (
+        fn.__code__.co_filename.startswith(_LIBRARIES)
+    )
 
 
 def collect(fn: Callable) -> Guards:

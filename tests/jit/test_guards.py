@@ -325,3 +325,23 @@ def test_an_interrupted_backward_leaves_every_gradient_as_it_was(strategy):
     params[30].grad = 1.0
     result.backward()
     assert [p.grad for p in params] == [3.0] * 50
+
+
+def test_library_functions_are_not_followed():
+    from textwrap import dedent
+
+    def f(x):
+        return Scalar(len(dedent("  a"))) * x[0]
+
+    names = collect(f).names()
+    assert any("'dedent'" in name for name in names)  # the name is guarded ...
+    assert not any("of textwrap" in name for name in names)  # ... its module's state is not
+
+
+@jit
+def total_of_squares(xs):
+    return sum(Scalar(x) * x for x in xs)
+
+
+def test_a_jitted_function_pickles_by_name():
+    assert pickle.loads(pickle.dumps(total_of_squares)) is total_of_squares
