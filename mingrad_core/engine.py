@@ -77,7 +77,7 @@ def _compare(test: Callable[[float, float], bool]) -> Callable[[Scalar, object],
     def method(self: Scalar, other: object) -> bool:
         if isinstance(other, Scalar):
             return test(self.data, other.data)
-        return test(self.data, other) if is_real(other) else NotImplemented
+        return test(self.data, to_float(other)) if is_real(other) else NotImplemented
 
     return method
 
