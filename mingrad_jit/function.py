@@ -255,7 +255,7 @@ class JitFunction:
                 "arguments' structure and the state it reads fixed between calls (cache_size="
                 f"{self.cache_size} traces are kept).",
                 RuntimeWarning,
-                stacklevel=4,
+                stacklevel=3,
             )
         return entry
 

@@ -241,6 +241,7 @@ def test_excessive_retracing_warns_once_naming_what_changed():
             total([1.0] * n)
     messages = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
     assert len(messages) == 1
+    assert [w.filename for w in caught] == [__file__]  # the warning points at the call
     assert "traced 8 times" in messages[0]
     assert "argument 1's shape changed from (7,) to (8,)" in messages[0]
 
