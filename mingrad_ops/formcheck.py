@@ -8,7 +8,7 @@ The numeric policy. An array form may use numpy's own SIMD loops, which differ f
 library's ``exp``/``tanh``/``expm1`` by a few ulps, and by how many depends on the CPU numpy
 dispatches to (AVX-512, AVX2, baseline SSE). So a value passes when it is within ``ULPS`` (16)
 floats of the scalar form's, or, near a zero crossing of the value (its sign changes within a
-relative distance of 2**-10 of the point), within ``ZERO_CROSSING_ABS`` (16 machine epsilons,
+relative distance of 2**-6 of the point), within ``ZERO_CROSSING_ABS`` (16 machine epsilons,
 3.6e-15) of it: there the scalar formula itself cancels terms of order one, and a few ulps of
 those terms are many ulps of the small result. Both nan, or equal infinities, pass; 0.0 and
 -0.0 are one ulp apart. Forms that call no C library function (``add``, ``mul``, ``relu``,
@@ -32,7 +32,7 @@ from .gradcheck import CheckReport
 
 ULPS = 16
 ZERO_CROSSING_ABS = 16 * sys.float_info.epsilon
-_NEIGHBOUR = 2.0**-10  # how near a sign change makes a point "near a zero crossing"
+_NEIGHBOUR = 2.0**-6  # how near a sign change makes a point "near a zero crossing"
 
 TINY = 5e-324  # the smallest subnormal
 HUGE = sys.float_info.max
@@ -244,7 +244,7 @@ def _show(point: Sequence[float]) -> str:
 
 def _near_zero_crossing(spec: OpSpec, point: Sequence[float], row: int) -> bool:
     """Whether the scalar value (``row`` -1: the forward; else gradient term ``row``) changes
-    sign, or is zero, within a relative distance of 2**-10 of ``point`` in some input."""
+    sign, or is zero, within a relative distance of 2**-6 of ``point`` in some input."""
 
     def value(at: Sequence[float]) -> float:
         out, terms = _scalar_at(spec, at)
