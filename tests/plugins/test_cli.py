@@ -1,10 +1,12 @@
 """`mingrad ops` and `mingrad check`, with real throwaway plugin distributions."""
 
+import math
 import os
 import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 import mingrad_core
@@ -590,3 +592,17 @@ def test_graph_animate_refuses_an_option_it_would_ignore(capsys, tmp_path, optio
     )
     assert not out.exists()
     assert main(["graph", "x - x", "x=1", *option, "-o", str(tmp_path / "g.svg")]) == 0
+
+
+def test_check_names_an_array_form_that_disagrees_once_and_fails(capsys):
+    register_op(name="offexp", arity=1, forward=math.exp, gradient=lambda x, out: (out,),
+                array_forward=lambda x: np.exp(x) * (1 + 1e-9),
+                array_gradient=lambda x, out: (out,))
+    register_op(name="goodexp", arity=1, forward=math.exp, gradient=lambda x, out: (out,),
+                array_forward=np.exp, array_gradient=lambda x, out: (out,))
+    assert main(["check", "offexp", "goodexp"]) == 1
+    out = capsys.readouterr().out
+    row = {line.split()[0]: line.split() for line in out.splitlines() if line.strip()}
+    assert row["offexp"][3:] == ["FAILED", "FAILED"]  # the derivatives pass; the forms do not
+    assert row["goodexp"][-1] == "ok" and "FAILED" not in row["goodexp"]
+    assert out.count("FAILED op 'offexp'") == 1 and "1 passed, 1 failed" in out
