@@ -23,6 +23,7 @@ against finite differences.
 
 import math
 import operator
+import sys
 from collections.abc import Callable
 
 from mingrad_core import functional as F
@@ -80,6 +81,9 @@ def _pow(a: float, b: float) -> float:
     return out if type(out) is float else math.nan  # a complex result: negative ** fraction
 
 
+_MAX = sys.float_info.max
+
+
 def _pow_gradient(a, b, out):
     # d(x**0)/dx = 0 for every x, where the formula can give 0 * inf (x = 0, or x so small
     # that x**-1 overflows); d(0**b)/db = 0 for b >= 0 (0**b is 0, or 1 at b = 0), where the
@@ -88,9 +92,12 @@ def _pow_gradient(a, b, out):
         da = 0.0 if b == 0 else b * F.pow(a, b - 1)
         return da, 0.0 if a == 0 and b >= 0 else out * F.log(a)
     # On Scalars (create_graph=True) the same choices, made by where() rather than by reading
-    # a value, so that a trace records them. As PyTorch's, d(da)/db is 0 at b = 0.
+    # a value, so that a trace records them; at b = 0, b * (1/a) keeps the dependence on b
+    # that the second derivatives need (d2/da db is 1/a), and only an infinite 1/a becomes 0.
+    power = F.pow(a, b - 1)
+    infinite = F.relu(power - _MAX) + F.relu(-power - _MAX)
+    da = b * F.where(b, power, F.where(infinite, 0.0, power))
     log_term = out * F.log(a)
-    da = F.where(b, b * F.pow(a, b - 1), 0.0)
     return da, F.where(a, log_term, F.where(F.relu(-b), log_term, 0.0))
 
 

@@ -38,9 +38,20 @@ def _silu(x: float) -> float:
     return -0.0 if x == -math.inf else x * _sigmoid(x)
 
 
+def _held(x, edge: float, to: float):
+    """On Scalars: x, but ±to beyond ±edge (infinities included), chosen with where() rather
+    than by reading a value, so that jit records it; nan stays nan. Its derivative is 1
+    inside and 0 beyond, so a formula saturated beyond ``edge`` keeps finite derivatives."""
+    beyond = F.relu(x - edge) + F.relu(-x - edge)  # nonzero beyond ±edge (and at nan)
+    return F.where(beyond, F.where(F.relu(x), to, -to), x) + F.tanh(x) * 0.0  # 0, or nan
+
+
 def _silu_gradient(x, out):
-    if x.__class__ is float and math.isinf(x):  # the limits, where the formula gives inf * 0
-        return (1.0 if x > 0 else 0.0,)
+    if x.__class__ is float:
+        if math.isinf(x):  # the limits, where the formula gives inf * 0
+            return (1.0 if x > 0 else 0.0,)
+    else:
+        x = _held(x, 1e300, 1e300)  # the same limits, with finite derivatives
     s = F.sigmoid(x)
     return (s * (1 + x * (1 - s)),)
 
@@ -69,10 +80,12 @@ def _gelu_array(np, x):
 
 
 def _gelu_gradient(x, out):
-    # Beyond ±10 the formula gives 1 or 0 already, until x * x overflows; on Scalars
-    # (create_graph=True) it is kept, since a trace cannot follow a test of the value.
-    if x.__class__ is float and abs(x) > SATURATED:
-        return (1.0 if x > 0 else 0.0,)
+    # Beyond ±10 the formula gives 1 or 0, until x * x overflows.
+    if x.__class__ is float:
+        if abs(x) > SATURATED:
+            return (1.0 if x > 0 else 0.0,)
+    else:
+        x = _held(x, SATURATED, SATURATED + 1)
     t = F.tanh(GELU_K * (x + 0.044715 * x * x * x))
     return (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * GELU_K * (1 + 3 * 0.044715 * x * x),)
 
