@@ -97,27 +97,30 @@ class GPT:
         """The logits of the token after ``token`` at position ``pos``; appends to the KV cache
         (``keys[layer]``, ``values[layer]``: one list per earlier position)."""
         # The token is data (a number, or under jit an argument): pick() looks it up by value.
+        # It and the zero that starts each sum enter as constants, once per token.
+        token, zero = constant(token), constant(0.0)
         x = [F.pick(token, *column) + p for column, p in zip(self.wte_columns, self.wpe[pos])]
-        x = rmsnorm(x)
+        x = rmsnorm(x, zero)
         head_size = self.n_embd // self.n_head
         scale = 1 / math.sqrt(head_size)
         for layer, (cache_k, cache_v) in zip(self.layers, zip(keys, values)):
             residual = x
-            x = rmsnorm(x)
-            q, k, v = matvec(layer["wq"], x), matvec(layer["wk"], x), matvec(layer["wv"], x)
+            x = rmsnorm(x, zero)
+            q, k, v = (matvec(layer[w], x, zero) for w in ("wq", "wk", "wv"))
             cache_k.append(k)
             cache_v.append(v)
             heads = []
             for h in range(0, self.n_embd, head_size):
                 q_h = q[h : h + head_size]
-                scores = [dot(q_h, k_t[h : h + head_size]) * scale for k_t in cache_k]
+                scores = [dot(q_h, k_t[h : h + head_size], zero) * scale for k_t in cache_k]
                 weights = softmax(scores)
-                heads += [dot(weights, [v[j] for v in cache_v]) for j in range(h, h + head_size)]
-            x = [a + b for a, b in zip(matvec(layer["wo"], heads), residual)]
+                for j in range(h, h + head_size):
+                    heads.append(dot(weights, [v[j] for v in cache_v], zero))
+            x = [a + b for a, b in zip(matvec(layer["wo"], heads, zero), residual)]
             residual = x
-            hidden = [h.relu() for h in matvec(layer["fc1"], rmsnorm(x))]
-            x = [a + b for a, b in zip(matvec(layer["fc2"], hidden), residual)]
-        return matvec(self.lm_head, x)
+            hidden = [h.relu() for h in matvec(layer["fc1"], rmsnorm(x, zero), zero)]
+            x = [a + b for a, b in zip(matvec(layer["fc2"], hidden, zero), residual)]
+        return matvec(self.lm_head, x, zero)
 
     def loss(self, tokens: Sequence) -> Scalar:
         """The mean cross-entropy of predicting each token from those before it."""
@@ -129,7 +132,7 @@ class GPT:
         for pos in range(n):
             logits = self.forward(tokens[pos], pos, keys, values)
             # The target is data too: pick() takes its log-probability by value.
-            nll = -F.pick(tokens[pos + 1], *log_softmax(logits))
+            nll = -F.pick(constant(tokens[pos + 1]), *log_softmax(logits))
             total = nll if total is None else total + nll
         return total * (1 / n)
 
@@ -147,20 +150,27 @@ class GPT:
         return out
 
 
-def rmsnorm(x: list[Scalar]) -> list[Scalar]:
+def constant(value) -> Scalar:
+    """A number as a Scalar that takes no gradient (under jit, an argument stays fed anew)."""
+    node = Scalar(value)
+    node.grad = None
+    return node
+
+
+def rmsnorm(x: list[Scalar], zero: Scalar) -> list[Scalar]:
     """x scaled to a root mean square of 1."""
-    scale = (dot(x, x) * (1 / len(x)) + 1e-5) ** -0.5
+    scale = (dot(x, x, zero) * (1 / len(x)) + 1e-5) ** -0.5
     return [xi * scale for xi in x]
 
 
-def dot(a: Sequence, b: Sequence) -> Scalar:
-    """Σ ai·bi as one ``linear`` node."""
-    return F.linear(0.0, *a, *b)
+def dot(a: Sequence, b: Sequence, zero: Scalar) -> Scalar:
+    """Σ ai·bi as one ``linear`` node, from ``zero``."""
+    return F.linear(zero, *a, *b)
 
 
-def matvec(w: Matrix, x: list[Scalar]) -> list[Scalar]:
+def matvec(w: Matrix, x: list[Scalar], zero: Scalar) -> list[Scalar]:
     """w @ x, one ``linear`` node per row."""
-    return [F.linear(0.0, *row, *x) for row in w]
+    return [F.linear(zero, *row, *x) for row in w]
 
 
 def train(
