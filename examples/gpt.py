@@ -23,7 +23,7 @@ from pathlib import Path
 from mingrad_core import Scalar
 from mingrad_core import functional as F
 from mingrad_nn import Adam, linear_decay
-from mingrad_ops import log_softmax, softmax
+from mingrad_ops import softmax
 
 NAMES = Path(__file__).with_name("names.txt")
 BOS = "."  # begins and ends every name: token 0
@@ -131,8 +131,8 @@ class GPT:
         total = None
         for pos in range(n):
             logits = self.forward(tokens[pos], pos, keys, values)
-            # The target is data too: pick() takes its log-probability by value.
-            nll = -F.pick(constant(tokens[pos + 1]), *log_softmax(logits))
+            # -log softmax(logits)[target]; the target is data too, so pick() takes its logit.
+            nll = F.logsumexp(*logits) - F.pick(constant(tokens[pos + 1]), *logits)
             total = nll if total is None else total + nll
         return total * (1 / n)
 

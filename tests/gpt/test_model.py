@@ -99,9 +99,10 @@ def test_jitted_training_equals_eager_training_within_rounding(gpt):
     np.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-13)
 
 
-def test_each_sequence_length_is_traced_once_and_replayed_with_new_tokens(gpt):
+@pytest.mark.parametrize("strategy", ["levels", "code"])
+def test_each_sequence_length_is_traced_once_and_replayed_with_new_tokens(gpt, strategy):
     model = gpt.GPT(**TINY)
-    loss = jit(model.loss)
+    loss = jit(model.loss, strategy=strategy)
     docs = [[0, 1, 2, 0], [0, 3, 0], [0, 2, 1, 0], [0, 6, 5, 4, 3, 0], [0, 5, 0], [0, 1, 1, 0]]
     for tokens in docs:
         replayed = loss(tokens)
