@@ -291,8 +291,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {name:42s} {r:9.1f} {r / base[0]:8.2f}x   {fb:9.1f} {fb / base[1]:8.2f}x")
     eager = rate["(b) MinGrad eager, examples/gpt.py"]
     jitted = rate["(c) MinGrad jit, examples/gpt.py"]
-    print(f"  jit / eager: {jitted[0] / eager[0]:.1f}x a whole step (Adam is Python in both), "
-          f"{jitted[1] / eager[1]:.1f}x forward and backward")
+    print(
+        f"  jit / eager: {jitted[0] / eager[0]:.1f}x a whole step (Adam is Python in both), "
+        f"{jitted[1] / eager[1]:.1f}x forward and backward"
+    )
     if torch is None:
         print("  (d) PyTorch: not importable in this environment, not measured")
     return 0

@@ -33,8 +33,14 @@ from . import logsumexp, select
 from .gradcheck import CheckReport, check_op
 from .logsumexp import log_softmax, softmax
 
-__all__ = ["CheckReport", "check_op", "log_softmax", "mingrad_register_ops", "numpy_form",
-           "softmax"]
+__all__ = [
+    "CheckReport",
+    "check_op",
+    "log_softmax",
+    "mingrad_register_ops",
+    "numpy_form",
+    "softmax",
+]
 
 POSITIVE = (0.1, 5.0)
 

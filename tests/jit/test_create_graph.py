@@ -1,7 +1,6 @@
 """grad(..., create_graph=True) inside jit: every registered op, built-in or bundled, gives
 first and second derivatives equal to eager mode's, at points on both sides of its kinks."""
 
-
 import pytest
 
 import mingrad_core
