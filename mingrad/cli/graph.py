@@ -41,8 +41,8 @@ def add_to(commands: argparse._SubParsersAction) -> None:
         "-o",
         type=_output_file,
         help="the file to write; its suffix picks the format: svg, png, pdf or any other "
-        "Graphviz writes (default: graph.svg); with --animate, an HTML page (default: "
-        "backprop.html)",
+        "Graphviz writes; a name without a suffix gets SVG, under that exact name (default: "
+        "graph.svg); with --animate, an HTML page (default: backprop.html)",
     )
     graph.add_argument(
         "--rankdir",
