@@ -34,6 +34,7 @@ import numpy as np
 from mingrad_core import OpSpec
 
 from .arrays import array_forms, gradient_terms, unguarded
+from .batched import BatchedReplay
 from .plan import Group, Plan
 from .trace import as_float, is_number
 
@@ -503,9 +504,13 @@ class LevelReplay:
         self._forward = code.compile("<mingrad_jit forward>")
         self.source = code.source
         self._backward: dict[int, Callable] = {}
+        self._batches = [(BatchedReplay(b.plan, b.feed), slots) for b, slots in plan.batches]
 
     def forward(self, values: np.ndarray) -> None:
-        """Read the parameters, feed the arguments' numbers, compute every node."""
+        """Run the ``vmap`` batches, read the parameters, feed the arguments' numbers, compute
+        every node."""
+        for batch, slots in self._batches:
+            self.vals[slots] = batch.forward(values)
         self._forward(values)
 
     def values(self, slots: np.ndarray) -> list[float]:
@@ -542,6 +547,11 @@ class LevelReplay:
             read[g.start : g.stop] = True
             group.comment(code)
             group.backward(code, None if mask.all() else np.flatnonzero(~mask))
+        for number, (batch, where) in enumerate(self._batches):
+            if reached[where].any():
+                read[where] = True
+                run, at = code.bind(f"batch{number}", batch), code.bind(f"batch{number}_at", where)
+                code(f"{run}.backward(grads[{at}])")
         if len(code.lines) == body:
             code("pass")
         start, n = plan.param_start, len(plan.params)
@@ -734,6 +744,8 @@ def estimate(plan: Plan) -> tuple[float, float]:
 
 def make_replay(plan: Plan, strategy: str = "auto") -> LevelReplay | StraightReplay:
     """The replay for ``plan``: ``"levels"``, ``"code"``, or ``"auto"`` (by estimated time)."""
+    if plan.batches:  # a vmap's batch runs as arrays, beside the level replay
+        strategy = "levels"
     if strategy == "auto":
         by_levels, as_code = estimate(plan)
         strategy = "levels" if by_levels <= as_code else "code"
