@@ -34,8 +34,10 @@ mode. Ops without array forms are looped over their scalar forms.
 # fmt: off
 from .function import JitFunction, Result, StaleResultError, TraceInfo, jit
 from .trace import JitArgumentError, JitOutputError, TracedNumber, TracedValueError
+from .vmap import VmapArgumentError, Vmapped, vmap
 
 __all__ = [
     "JitArgumentError", "JitFunction", "JitOutputError", "Result", "StaleResultError",
-    "TraceInfo", "TracedNumber", "TracedValueError", "jit",
+    "TraceInfo", "TracedNumber", "TracedValueError", "VmapArgumentError", "Vmapped", "jit",
+    "vmap",
 ]
