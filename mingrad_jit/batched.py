@@ -37,8 +37,10 @@ class _Rows:
         self.shared_at = np.flatnonzero(is_shared)
         self.row_at = np.flatnonzero(~is_shared)
         self.range = None
-        if self.all_rows and len(idx) and np.array_equal(
-            self.rows, np.arange(self.rows[0], self.rows[0] + len(idx))
+        if (
+            self.all_rows
+            and len(idx)
+            and np.array_equal(self.rows, np.arange(self.rows[0], self.rows[0] + len(idx)))
         ):
             self.range = slice(int(self.rows[0]), int(self.rows[0]) + len(idx))
         # Where gradients go: only to slots that need them.
