@@ -18,6 +18,7 @@ import numpy as np
 from mingrad_core import get_op
 
 from .arrays import array_forms, unguarded
+from .params import Parameters
 from .plan import Group, Plan, _distinct_columns
 
 
@@ -49,7 +50,7 @@ class _Rows:
         self.grad_shared_at = np.flatnonzero(is_shared & wanted)
         grad_rows = self.rows[self.grad_rows_at]
         self.grad_rows = grad_rows
-        self.rows_distinct = len(np.unique(grad_rows)) == len(grad_rows)
+        self.rounds = _rounds(grad_rows)
         self.grad_shared = idx[self.grad_shared_at]
         self.every_row = len(self.grad_rows_at) == len(idx)
 
@@ -72,12 +73,22 @@ class _Rows:
             part = c if self.every_row else c[self.grad_rows_at]
             if self.range is not None and self.every_row:
                 G[self.range] += part
-            elif self.rows_distinct:
-                G[self.grad_rows] += part
-            else:
-                np.add.at(G, self.grad_rows, part)
+            else:  # a row that repeats gets its contributions in rounds of distinct rows
+                for at in self.rounds:
+                    G[self.grad_rows[at]] += part[at]
         if len(self.grad_shared_at):
             np.add.at(gp, self.grad_shared, c[self.grad_shared_at].sum(axis=1))
+
+
+def _rounds(rows: np.ndarray) -> list[np.ndarray]:
+    """Positions of ``rows`` in rounds within which no row repeats (one round if none does)."""
+    order = np.argsort(rows, kind="stable")
+    sorted_rows = rows[order]
+    starts = np.flatnonzero(np.r_[True, sorted_rows[1:] != sorted_rows[:-1]])
+    rank = np.arange(len(rows)) - np.repeat(starts, np.diff(np.r_[starts, len(rows)]))
+    occurrence = np.empty(len(rows), dtype=np.intp)
+    occurrence[order] = rank
+    return [np.flatnonzero(occurrence == r) for r in range(int(occurrence.max(initial=-1)) + 1)]
 
 
 class _Step:
@@ -215,6 +226,7 @@ class BatchedReplay:
     def __init__(self, plan: Plan, feed: np.ndarray) -> None:
         self.plan = plan
         self.feed = feed
+        self.params = Parameters(plan.params)
         shared = self.shared = plan.slot_start  # parameters first, then per-sample rows
         B = feed.shape[1]
         self.V = np.zeros((plan.size - shared, B))
@@ -237,7 +249,7 @@ class BatchedReplay:
     def forward(self, values: np.ndarray) -> np.ndarray:
         """Compute every sample's nodes; the outputs as an (outputs, B) array."""
         plan, pv = self.plan, self.pv
-        pv[plan.param_start : plan.slot_start] = [p._data for p in plan.params]
+        self.params.read(pv[plan.param_start : plan.slot_start])
         values.take(self.feed, None, self.V[self.fed], "wrap")
         with np.errstate(all="ignore"):  # inf and nan are values
             for step in self.steps:
@@ -253,8 +265,4 @@ class BatchedReplay:
             self.outputs.add(G, gp, upstream)
             for step in reversed(self.steps):
                 step.backward(V, G, pv, gp)
-        plan = self.plan
-        grads = gp[plan.param_start : plan.slot_start].tolist()
-        for p, g in zip(plan.params, grads):
-            if p.grad is not None:  # unless frozen now, as eager backward checks every time
-                p.grad += g
+        self.params.add_grads(gp[self.plan.param_start : self.plan.slot_start])

@@ -35,6 +35,7 @@ from mingrad_core import OpSpec
 
 from .arrays import array_forms, gradient_terms, unguarded
 from .batched import BatchedReplay
+from .params import Parameters
 from .plan import Group, Plan
 from .trace import as_float, is_number
 
@@ -488,9 +489,9 @@ class LevelReplay:
         ]
         n = len(plan.params)
         if n:
-            params = code.bind("params", plan.params)
+            read = code.bind("read_params", Parameters(plan.params).read)
             values = code.bind("param_vals", self.vals[plan.param_start : plan.param_start + n])
-            code(f"{values}[:] = [p._data for p in {params}]", 1)
+            code(f"{read}({values})", 1)
         if len(plan.slot_of):
             start = plan.slot_start
             fed = code.bind("arg_vals", self.vals[start : start + len(plan.slot_of)])
@@ -558,15 +559,14 @@ class LevelReplay:
         chosen = np.flatnonzero(reached[start : start + n] & plan.needs_grad[start : start + n])
         read[chosen + start] = True
         if len(chosen) == n > 0:
-            params = code.bind("params", plan.params)
+            add = code.bind("add_grads", Parameters(plan.params).add_grads)
             grads = code.bind("param_grads", self.grads[start : start + n])
         elif len(chosen):
-            params = code.bind(f"params_{root}", [plan.params[i] for i in chosen.tolist()])
+            chosen_params = Parameters([plan.params[i] for i in chosen.tolist()])
+            add = code.bind(f"add_grads_{root}", chosen_params.add_grads)
             grads = f"grads[{code.bind(f'i_params_{root}', chosen + start)}]"
         if len(chosen):  # as eager backward leaves them: before + total, unless frozen now
-            code(f"for p, g in zip({params}, {grads}.tolist()):", 1)
-            code("if p.grad is not None:")
-            code("p.grad += g", 3)
+            code(f"{add}({grads})", 1)
         unset = np.flatnonzero(read & ~slots.written)
         if len(unset):
             code.lines.insert(1, f"    grads[{code.bind(f'unset_{root}', unset)}] = -0.0")
@@ -593,6 +593,7 @@ class StraightReplay:
         self.plan = plan
         self.vals = array("d", bytes(8 * plan.size))
         self._view = np.frombuffer(self.vals)  # the same memory, to feed values in
+        self._params = Parameters(plan.params)
         for slot, value in plan.constants.items():
             self.vals[slot] = value
         self.namespace: dict[str, object] = {"_wrong_count": _wrong_count}
@@ -636,9 +637,7 @@ class StraightReplay:
     def forward(self, values: np.ndarray) -> None:
         """Read the parameters, feed the arguments' numbers, compute every node."""
         plan, view = self.plan, self._view
-        view[plan.param_start : plan.param_start + len(plan.params)] = [
-            p._data for p in plan.params
-        ]
+        self._params.read(view[plan.param_start : plan.param_start + len(plan.params)])
         view[plan.slot_start : plan.slot_start + len(plan.slot_of)] = values[plan.slot_of]
         try:
             self._forward(self.vals)

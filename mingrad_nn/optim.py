@@ -5,7 +5,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 
+import numpy as np
+
 from mingrad_core import Scalar
+
+from .parameters import in_bulk
 
 Schedule = float | Callable[[int], float]
 
@@ -26,6 +30,23 @@ class Optimizer:
             raise TypeError("an optimizer takes Scalars, such as model.parameters()")
         self.lr = lr
         self.steps = 0
+        self._pairs = in_bulk(self.parameters)
+
+    def _in_bulk(self) -> bool:
+        """Whether the parameters can be updated in bulk now (every one a ``Parameter``, each
+        gradient a float)."""
+        return self._pairs is not None and not any(store.special for store, _ in self._pairs)
+
+    def _gather(self, which: str) -> np.ndarray:
+        """The parameters' values or grads, in order, as one array."""
+        return np.concatenate([getattr(store, which)[at] for store, at in self._pairs])
+
+    def _scatter(self, values: np.ndarray) -> None:
+        """Set the parameters' values from one array, in order."""
+        start = 0
+        for store, at in self._pairs:
+            store.values[at] = values[start : start + len(at)]
+            start += len(at)
 
     def learning_rate(self) -> float:
         """The learning rate for the coming step."""
@@ -33,6 +54,10 @@ class Optimizer:
 
     def zero_grad(self) -> None:
         """Set every parameter's gradient to zero."""
+        if self._in_bulk():
+            for store, at in self._pairs:
+                store.grads[at] = 0.0
+            return
         for p in self.parameters:
             p.grad = 0.0
 
@@ -54,6 +79,11 @@ class SGD(Optimizer):
         self.velocity = [0.0] * len(self.parameters)
 
     def _update(self, lr: float) -> None:
+        if self._in_bulk():  # the same arithmetic, elementwise
+            velocity = self.momentum * np.asarray(self.velocity) + self._gather("grads")
+            self._scatter(self._gather("values") - lr * velocity)
+            self.velocity = velocity
+            return
         for i, p in enumerate(self.parameters):
             self.velocity[i] = self.momentum * self.velocity[i] + p.grad
             p.data -= lr * self.velocity[i]
@@ -77,6 +107,14 @@ class Adam(Optimizer):
     def _update(self, lr: float) -> None:
         b1, b2 = self.betas
         t = self.steps + 1
+        if self._in_bulk():  # the same arithmetic, elementwise
+            g = self._gather("grads")
+            self.m = b1 * np.asarray(self.m) + (1 - b1) * g
+            self.v = b2 * np.asarray(self.v) + (1 - b2) * g * g
+            m_hat = self.m / (1 - b1**t)
+            v_hat = self.v / (1 - b2**t)
+            self._scatter(self._gather("values") - lr * m_hat / (np.sqrt(v_hat) + self.eps))
+            return
         for i, p in enumerate(self.parameters):
             g = p.grad
             self.m[i] = b1 * self.m[i] + (1 - b1) * g
