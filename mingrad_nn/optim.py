@@ -5,11 +5,9 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 
-import numpy as np
-
 from mingrad_core import Scalar
 
-from .parameters import in_bulk
+from .parameters import in_bulk, np
 
 Schedule = float | Callable[[int], float]
 

@@ -13,12 +13,16 @@ parameter itself, and the store lists which parameters hold one (``special``).
 from __future__ import annotations
 
 import copy
+import numbers
 from array import array
 from collections.abc import Iterable
 
-import numpy as np
-
 from mingrad_core import Scalar
+
+try:  # numpy is optional (the jit extra): without it, parameters are handled one by one
+    import numpy as np
+except ImportError:
+    np = None
 
 _FLOAT = object()  # a Parameter's ``_other`` while its gradient is the float in the store
 
@@ -49,6 +53,8 @@ class ParameterStore:
         return Parameter(self, value, name)
 
     def _arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        if np is None:
+            raise ImportError('bulk parameter arrays need numpy: pip install "mingrad[jit]"')
         if self._views is None:
             self._views = (np.frombuffer(self._values), np.frombuffer(self._grads))
         return self._views
@@ -108,7 +114,7 @@ class Parameter(Scalar):
             if self._other is not _FLOAT:
                 self._other = _FLOAT
                 self._store.special.discard(self._i)
-        elif isinstance(value, int | np.floating | np.integer) and not isinstance(value, bool):
+        elif isinstance(value, numbers.Real) and not isinstance(value, bool | Scalar):
             self._set_grad(float(value))
         else:  # None (frozen), a Scalar (create_graph=True), ...
             self._other = value
@@ -146,7 +152,10 @@ def _rebuild(store: ParameterStore, i: int, other: object, name: str | None) -> 
 
 def in_bulk(parameters: Iterable[Scalar]) -> list[tuple[ParameterStore, np.ndarray]] | None:
     """``parameters`` as (store, positions) pairs, each store once in order of first
-    appearance, if every one is a ``Parameter`` and none appears twice; else None."""
+    appearance, if every one is a ``Parameter`` and none appears twice (and numpy is
+    installed); else None."""
+    if np is None:
+        return None
     groups: dict[ParameterStore, list[int]] = {}
     count = 0
     for p in parameters:
