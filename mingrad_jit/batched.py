@@ -51,6 +51,7 @@ class _Rows:
         grad_rows = self.rows[self.grad_rows_at]
         self.grad_rows = grad_rows
         self.rounds = _rounds(grad_rows)
+        self.rounds_all = _rounds(self.rows[self.row_at])
         self.grad_shared = idx[self.grad_shared_at]
         self.every_row = len(self.grad_rows_at) == len(idx)
 
@@ -65,6 +66,12 @@ class _Rows:
         if len(self.row_at):
             out[self.row_at] = V.take(self.rows[self.row_at], axis=0)
         return out
+
+    def mark(self, R: np.ndarray, reached: np.ndarray) -> None:
+        """Mark the per-sample rows read where ``reached`` (m x samples) is marked."""
+        rows, reached = self.rows[self.row_at], reached[self.row_at]
+        for at in self.rounds_all:  # in rounds: a row may repeat
+            R[rows[at]] |= reached[at]
 
     def add(self, G: np.ndarray, gp: np.ndarray, c: np.ndarray) -> None:
         """Add the (m, B) contributions ``c`` into the rows' gradients (parameters: summed
@@ -124,7 +131,15 @@ class _Step:
         V[self.out] = np.asarray(y, dtype=np.float64).reshape(self.m, B)
         self.saved = flat
 
-    def backward(self, V: np.ndarray, G: np.ndarray, pv: np.ndarray, gp: np.ndarray) -> None:
+    def reach(self, R: np.ndarray) -> None:
+        """Mark in ``R`` (rows x samples) the inputs of the nodes marked reached."""
+        reached = R[self.out]
+        for rows in self.inputs:
+            rows.mark(R, reached)
+
+    def backward(
+        self, V: np.ndarray, G: np.ndarray, pv: np.ndarray, gp: np.ndarray, R: np.ndarray | None
+    ) -> None:
         gy = G[self.out]
         if self.group.spec is None:  # d(sum)/d(term) is 1.0: every term gets the upstream
             for r in self.need_rows:
@@ -140,9 +155,13 @@ class _Step:
                 f"{k} input(s)"
             )
         upstream = gy.reshape(-1)
+        unreached = None if R is None else ~R[self.out]
         for r in self.need_rows:
-            c = np.multiply(terms[r], upstream)
-            self.inputs[r].add(G, gp, np.broadcast_to(c, upstream.shape).reshape(self.m, B))
+            c = np.broadcast_to(np.multiply(terms[r], upstream), upstream.shape).reshape(self.m, B)
+            if unreached is not None and unreached.any():  # they pass nothing on
+                c = c.copy()
+                c[unreached] = -0.0
+            self.inputs[r].add(G, gp, c)
 
 
 class _LayerStep:
@@ -180,11 +199,28 @@ class _LayerStep:
         ys = np.concatenate([W @ x + b for x in self.saved])  # (S * U, B), sample-major
         V[self.out] = ys if self.in_order else ys[self.order]
 
-    def backward(self, V: np.ndarray, G: np.ndarray, pv: np.ndarray, gp: np.ndarray) -> None:
+    def reach(self, R: np.ndarray) -> None:
+        """Mark in ``R`` the input vectors of the units marked reached."""
+        reached = R[self.out]
+        if not self.in_order:
+            reached = reached[np.argsort(self.order)]
+        for rows, any_unit in zip(self.x, reached.reshape(self.S, self.U, -1)):
+            rows.mark(R, np.broadcast_to(any_unit.any(axis=0), (len(rows.idx), R.shape[1])))
+
+    def backward(
+        self, V: np.ndarray, G: np.ndarray, pv: np.ndarray, gp: np.ndarray, R: np.ndarray | None
+    ) -> None:
         gy = G[self.out]
         if not self.in_order:
             gy = gy[np.argsort(self.order)]
         gys = gy.reshape(self.S, self.U, -1)
+        if R is not None:
+            reached = R[self.out] if self.in_order else R[self.out][np.argsort(self.order)]
+            if not reached.any():
+                return
+            if not reached.all():  # term by term: a unit a sample does not reach adds nothing
+                self._masked(G, gp, gys, reached.reshape(gys.shape))
+                return
         for x, rows, g in zip(self.saved, self.x, gys):
             if self.needs_w:
                 dw = g @ x.T
@@ -196,6 +232,21 @@ class _LayerStep:
                 np.add.at(gp, self.b, g.sum(axis=1))
             if len(rows.grad_rows_at):
                 rows.add(G, gp, self.W.T @ g)
+
+
+    def _masked(self, G: np.ndarray, gp: np.ndarray, gys: np.ndarray, reached: np.ndarray) -> None:
+        """Backward where only some (unit, sample) are reached: every product masked."""
+        for x, rows, g, r in zip(self.saved, self.x, gys, reached):
+            # (units, inputs, samples): each term w[u, i] * g[u, b] or x[i, b] * g[u, b]
+            keep = r[:, None, :]
+            if self.needs_w:
+                dw = np.where(keep, g[:, None, :] * x[None, :, :], -0.0).sum(axis=2)
+                np.add.at(gp, self.w, dw)
+            if self.needs_b:
+                np.add.at(gp, self.b, np.where(r, g, -0.0).sum(axis=1))
+            if len(rows.grad_rows_at):
+                dx = np.where(keep, self.W[:, :, None] * g[:, None, :], -0.0).sum(axis=0)
+                rows.add(G, gp, dx)
 
 
 def _layer_grid(group: Group, shared: int) -> tuple | None:
@@ -245,6 +296,19 @@ class BatchedReplay:
                 self.steps.append(_Step(group, shared, plan.needs_grad))
         self.outputs = _Rows(np.array(plan.outputs, dtype=np.intp), shared, plan.needs_grad)
         self.fed = slice(0, len(plan.slot_of))
+        self._reached: dict[bytes, np.ndarray] = {}
+
+    def _reach(self, reached: np.ndarray) -> np.ndarray:
+        """Which (row, sample) the marked outputs depend on (kept per marking)."""
+        key = np.packbits(reached).tobytes()
+        R = self._reached.get(key)
+        if R is None:
+            R = np.zeros(self.V.shape, dtype=bool)
+            self.outputs.mark(R, reached)
+            for step in reversed(self.steps):
+                step.reach(R)
+            self._reached[key] = R
+        return R
 
     def forward(self, values: np.ndarray) -> np.ndarray:
         """Compute every sample's nodes; the outputs as an (outputs, B) array."""
@@ -256,13 +320,18 @@ class BatchedReplay:
                 step.forward(self.V, pv)
         return self.outputs.read(self.V, pv)
 
-    def backward(self, upstream: np.ndarray) -> None:
-        """Backpropagate the outputs' gradients (outputs, B) into the parameters' ``.grad``."""
+    def backward(self, upstream: np.ndarray, reached: np.ndarray | None = None) -> None:
+        """Backpropagate the outputs' gradients (outputs, B) into the parameters' ``.grad``.
+
+        ``reached`` (outputs, B), if given, marks the outputs the root reaches: as in eager
+        backward, a node that only unmarked outputs depend on passes nothing on.
+        """
         V, G, pv, gp = self.V, self.G, self.pv, self.gp
         G[...] = -0.0  # as eager backward's totals start
         gp[...] = -0.0
+        R = None if reached is None or reached.all() else self._reach(reached)
         with np.errstate(all="ignore"):
             self.outputs.add(G, gp, upstream)
             for step in reversed(self.steps):
-                step.backward(V, G, pv, gp)
+                step.backward(V, G, pv, gp, R)
         self.params.add_grads(gp[self.plan.param_start : self.plan.slot_start])

@@ -552,7 +552,8 @@ class LevelReplay:
             if reached[where].any():
                 read[where] = True
                 run, at = code.bind(f"batch{number}", batch), code.bind(f"batch{number}_at", where)
-                code(f"{run}.backward(grads[{at}])")
+                marks = code.bind(f"batch{number}_reached_{root}", reached[where])
+                code(f"{run}.backward(grads[{at}], {marks})")
         if len(code.lines) == body:
             code("pass")
         start, n = plan.param_start, len(plan.params)
