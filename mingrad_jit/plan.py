@@ -466,7 +466,8 @@ def _as_grid(
 
 
 def _distinct_columns(block: np.ndarray) -> tuple[np.ndarray, int]:
-    """A number per column of ``block``, equal for equal columns; and how many distinct.
+    """A number per column of ``block``, equal for equal columns, in order of first appearance;
+    and how many distinct.
 
     Columns are told apart by a random linear hash, then checked against their group's first
     column; should two different columns ever share a hash, tuples decide instead.
@@ -474,8 +475,10 @@ def _distinct_columns(block: np.ndarray) -> tuple[np.ndarray, int]:
     hashes = _hash_weights(block.shape[0]) @ block.astype(np.int64, copy=False)  # wraps: fine
     unique, first, ids = np.unique(hashes, return_index=True, return_inverse=True)
     ids = ids.ravel()
-    if np.array_equal(block, block[:, first[ids]]):
-        return ids, len(unique)
+    if np.array_equal(block, block[:, first[ids]]):  # numbered in order of first appearance,
+        rank = np.empty(len(first), dtype=np.intp)  # so that a layer's units stay in order
+        rank[np.argsort(first)] = np.arange(len(first))
+        return rank[ids], len(unique)
     seen: dict[tuple, int] = {}
     ids = [seen.setdefault(col, len(seen)) for col in map(tuple, block.T.tolist())]
     return np.array(ids, dtype=np.intp), len(seen)

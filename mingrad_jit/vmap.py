@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Callable, Sequence
+from itertools import chain
 from operator import attrgetter
 from typing import Any
 
@@ -94,19 +95,23 @@ def _batch_size(batched: tuple, name: str) -> int:
     return sizes[0]
 
 
-def _sample(sample: tuple) -> tuple[Any, list[int]]:
-    """A sample's structure and the slots of its numbers; the common case (each item a flat
-    list of argument numbers) without a Python call per number."""
-    if all(item.__class__ is list for item in sample):
-        try:
-            slots = [slot for item in sample for slot in map(_slot_of, item)]
-        except AttributeError:  # not all argument numbers
-            pass
+def _uniform(batched: tuple) -> np.ndarray | None:
+    """Every sample's slots as a (B, numbers per sample) table, if each argument is a batch of
+    argument numbers or of flat lists of them, one length (the common case: rows of arrays),
+    read without a Python call per number; else None."""
+    columns = []
+    for arg in batched:
+        kinds = set(map(type, arg))
+        if kinds == {TracedNumber}:
+            columns.append(np.fromiter(map(_slot_of, arg), dtype=np.intp)[:, None])
+        elif kinds == {list} and len(set(map(len, arg))) == 1:
+            if not _ONLY_NUMBERS.issuperset(map(type, chain.from_iterable(arg))):
+                return None
+            slots = np.fromiter(map(_slot_of, chain.from_iterable(arg)), dtype=np.intp)
+            columns.append(slots.reshape(len(arg), -1))
         else:
-            if all(_ONLY_NUMBERS.issuperset(map(type, item)) for item in sample):
-                return tuple(map(len, sample)), slots
-    slots = []
-    return _leaves(sample, slots), slots
+            return None
+    return np.hstack(columns)
 
 
 _slot_of = attrgetter("slot")
@@ -125,12 +130,16 @@ def _leaves(value: Any, out: list) -> Any:
 
 def _traced(fn: Callable, batched: tuple, size: int, tracer: Tracer) -> list:
     """Trace ``fn`` on one sample per structure; the results as leaves fed by a batch."""
-    by_structure: dict[Any, tuple[list[int], list[list[int]]]] = {}
-    for b, sample in enumerate(zip(*batched)):
-        structure, slots = _sample(sample)
-        columns, feeds = by_structure.setdefault(structure, ([], []))
-        columns.append(b)
-        feeds.append(slots)
+    table = _uniform(batched)
+    if table is not None:  # one structure
+        by_structure = {None: (list(range(size)), table)}
+    else:
+        by_structure = {}
+        for b, sample in enumerate(zip(*batched)):
+            slots: list[int] = []
+            columns, feeds = by_structure.setdefault(_leaves(sample, slots), ([], []))
+            columns.append(b)
+            feeds.append(slots)
     results: list[Any] = [None] * size
     planned = []
     for columns, feeds in by_structure.values():
@@ -142,7 +151,7 @@ def _traced(fn: Callable, batched: tuple, size: int, tracer: Tracer) -> list:
     return results
 
 
-def _plan(fn: Callable, at: list, feeds: list[list[int]], tracer: Tracer) -> tuple[Batch, Any]:
+def _plan(fn: Callable, at: list, feeds: Any, tracer: Tracer) -> tuple[Batch, Any]:
     """Trace ``fn`` on sample ``at[1]`` and plan its graph; a batch fed by ``feeds``."""
     batched, b = at
     _inside.depth = getattr(_inside, "depth", 0) + 1
@@ -155,21 +164,18 @@ def _plan(fn: Callable, at: list, feeds: list[list[int]], tracer: Tracer) -> tup
     plan = build(Trace(None, roots, tracer.slots, tracer.created, []))
     if plan.batches:  # reads another vmap's results: not batched
         raise _Unbatchable
-    first = feeds[0]
-    position = {}
-    for j, slot in enumerate(first):
-        position.setdefault(slot, j)
-    if len(position) != len(first):  # a number passed twice: its positions must agree
-        for slots in feeds:
-            for j, slot in enumerate(first):
-                if slots[j] != slots[position[slot]]:
-                    raise _Unbatchable
-    table = np.array(feeds, dtype=np.intp).reshape(len(feeds), len(first))
+    table = np.asarray(feeds, dtype=np.intp).reshape(len(feeds), -1)
+    position: dict[int, int] = {}
+    for j, slot in enumerate(table[0].tolist()):
+        if position.setdefault(slot, j) != j and not np.array_equal(
+            table[:, j], table[:, position[slot]]
+        ):  # a number passed twice in the first sample, but not in another
+            raise _Unbatchable
     rows = [
-        table[:, position[slot]] if slot in position else np.full(len(feeds), slot)
+        table[:, position[slot]] if slot in position else np.full(len(table), slot)
         for slot in plan.slot_of.tolist()
     ]
-    feed = np.array(rows, dtype=np.intp).reshape(len(rows), len(feeds))
+    feed = np.array(rows, dtype=np.intp).reshape(len(rows), len(table))
     return Batch(plan, feed, len(roots), len(feeds)), outputs
 
 
