@@ -76,7 +76,7 @@ class Module:
         """Set every parameter's gradient to zero before the next backward pass."""
         params = self.parameters()
         pairs = in_bulk(params)
-        if pairs is not None and not any(store.special for store, _ in pairs):
+        if pairs is not None:
             for store, at in pairs:
                 store.grads[at] = 0.0
             return

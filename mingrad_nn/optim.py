@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 
 from mingrad_core import Scalar
 
-from .parameters import in_bulk, np
+from .parameters import by_store, np
 
 Schedule = float | Callable[[int], float]
 
@@ -28,12 +28,13 @@ class Optimizer:
             raise TypeError("an optimizer takes Scalars, such as model.parameters()")
         self.lr = lr
         self.steps = 0
-        self._pairs = in_bulk(self.parameters)
+        self._pairs = by_store(self.parameters)
 
     def _in_bulk(self) -> bool:
-        """Whether the parameters can be updated in bulk now (every one a ``Parameter``, each
-        gradient a float)."""
-        return self._pairs is not None and not any(store.special for store, _ in self._pairs)
+        """Whether the parameters can be updated in bulk now (every one a ``Parameter`` of a
+        store in bulk, each gradient a float)."""
+        pairs = self._pairs
+        return pairs is not None and all(s.in_bulk and not s.special for s, _ in pairs)
 
     def _gather(self, which: str) -> np.ndarray:
         """The parameters' values or grads, in order, as one array."""

@@ -1,18 +1,18 @@
 """Bulk parameters: a model's values and gradients in two arrays, each parameter a Scalar view.
 
-A ``Parameter`` is a Scalar whose value and gradient live in its ``ParameterStore``'s arrays
-(``values``, ``grads``: numpy views of the same memory), so that code that handles a whole
-model at once reads and writes them in one numpy call: the optimizers' ``step`` and
-``zero_grad``, and ``mingrad_jit``'s replays (which read every parameter's value on each call
-and add into every gradient on each backward). A learner sees a Scalar: ``p.data``,
-``p.grad``, ``p.data -= lr * p.grad`` work as on any leaf. A gradient that is not a float
+A ``Parameter`` is a Scalar kept by its model's ``ParameterStore``. Eager mode sees plain
+Scalars (their numbers in their own slots: no cost per op). Once something reads the store's
+arrays (``values``, ``grads``: numpy views of one memory) -- ``mingrad_jit``'s replays, which
+read every value on each call and add into every gradient on each backward -- the store is in
+bulk: each parameter's ``p.data`` and ``p.grad`` read and write the arrays, and the optimizers'
+``step`` and ``zero_grad`` are one numpy call per store. A learner sees a Scalar either way:
+``p.data -= lr * p.grad`` works as on any leaf. In bulk, a gradient that is not a float
 (``None`` for a frozen parameter, a Scalar after ``create_graph=True``) is kept on the
 parameter itself, and the store lists which parameters hold one (``special``).
 """
 
 from __future__ import annotations
 
-import copy
 import numbers
 from array import array
 from collections.abc import Iterable
@@ -24,38 +24,50 @@ try:  # numpy is optional (the jit extra): without it, parameters are handled on
 except ImportError:
     np = None
 
-_FLOAT = object()  # a Parameter's ``_other`` while its gradient is the float in the store
-
 
 class ParameterStore:
-    """The values and gradients of a model's parameters, one float64 array each.
+    """The parameters of a model, and (once in bulk) their values and gradients as arrays.
 
-    Parameters are added while the model is built; once ``values`` or ``grads`` has been
-    read (a numpy view of the memory), the store's size is fixed.
+    Parameters are added while the model is built. Until something reads ``values`` or
+    ``grads``, each parameter keeps its numbers in its own slots, as any Scalar: eager mode
+    runs at full speed. Reading them moves every parameter of the store into the arrays (in
+    bulk), for good: ``p.data`` and ``p.grad`` then read and write the arrays.
     """
 
     def __init__(self) -> None:
+        self.parameters: list[Parameter] = []
         self._values = array("d")
         self._grads = array("d")
         self._views: tuple[np.ndarray, np.ndarray] | None = None
-        self.special: set[int] = set()  # positions whose gradient is not a float
+        self.special: set[int] = set()  # in bulk: positions whose gradient is not a float
 
     def __len__(self) -> int:
-        return len(self._values)
+        return len(self.parameters)
 
     def new(self, value: float, name: str | None = None) -> Parameter:
         """A new parameter in this store, its gradient 0.0."""
         if self._views is not None:
             raise RuntimeError(
-                "this ParameterStore is in use (its arrays have been read): make a new store "
-                "for new parameters"
+                "this ParameterStore is in bulk use (its arrays have been read): make a new "
+                "store for new parameters"
             )
         return Parameter(self, value, name)
 
+    @property
+    def in_bulk(self) -> bool:
+        """Whether the numbers live in the arrays (``values``/``grads`` have been read)."""
+        return self._views is not None
+
     def _arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        if np is None:
-            raise ImportError('bulk parameter arrays need numpy: pip install "mingrad[jit]"')
         if self._views is None:
+            if np is None:
+                raise ImportError('bulk parameter arrays need numpy: pip install "mingrad[jit]"')
+            self._values = array("d", [_SLOT_DATA.__get__(p) for p in self.parameters])
+            self._grads = array("d", bytes(8 * len(self.parameters)))
+            for p in self.parameters:
+                grad = _SLOT_GRAD.__get__(p)
+                p.__class__ = _InBulk
+                p.grad = grad  # a float into the array; else kept aside, listed as special
             self._views = (np.frombuffer(self._values), np.frombuffer(self._grads))
         return self._views
 
@@ -69,31 +81,57 @@ class ParameterStore:
         """Every parameter's float gradient (positions in ``special`` hold another)."""
         return self._arrays()[1]
 
-    def __deepcopy__(self, memo: dict) -> ParameterStore:
-        twin = ParameterStore()
-        memo[id(self)] = twin
-        twin._values, twin._grads = array("d", self._values), array("d", self._grads)
-        twin.special = set(self.special)
-        return twin
-
     def __getstate__(self) -> dict:
-        return {"values": self._values, "grads": self._grads, "special": self.special}
+        return {"parameters": self.parameters}
 
     def __setstate__(self, state: dict) -> None:
-        self._values, self._grads = array("d", state["values"]), array("d", state["grads"])
-        self._views, self.special = None, set(state["special"])
+        self.__init__()
+        self.parameters = state["parameters"]
+
+
+_SLOT_DATA, _SLOT_GRAD = Scalar.__dict__["_data"], Scalar.__dict__["grad"]
 
 
 class Parameter(Scalar):
-    """A leaf Scalar whose value and gradient live in a ``ParameterStore`` (see the module)."""
+    """A leaf Scalar of a model, kept by its ``ParameterStore`` (see the module): a plain
+    Scalar until the store goes in bulk, then a view of the store's arrays."""
 
     __slots__ = ("_store", "_i", "_other")
 
     def __init__(self, store: ParameterStore, value: float, name: str | None = None) -> None:
-        self._store, self._i, self._other = store, len(store._values), _FLOAT
-        store._values.append(0.0)
-        store._grads.append(0.0)
+        self._store, self._i, self._other = store, len(store.parameters), None
+        store.parameters.append(self)
         super().__init__(value, name)
+
+    @property
+    def store(self) -> ParameterStore:
+        """The store holding this parameter."""
+        return self._store
+
+    @property
+    def index(self) -> int:
+        """This parameter's position in its store."""
+        return self._i
+
+    def __getstate__(self) -> dict:
+        return {
+            "store": self._store, "i": self._i, "data": self.data, "grad": self.grad,
+            "name": self.name,
+        }  # fmt: skip
+
+    def __setstate__(self, state: dict) -> None:
+        self.__class__ = Parameter  # a copy starts out of bulk
+        self._store, self._i, self._other = state["store"], state["i"], None
+        _SLOT_DATA.__set__(self, state["data"])
+        _SLOT_GRAD.__set__(self, state["grad"])
+        self.name = state["name"]
+        self._op = self._a = self._b = None
+
+
+class _InBulk(Parameter):
+    """A ``Parameter`` whose store is in bulk: value and gradient are in the store's arrays."""
+
+    __slots__ = ()
 
     def _get_data(self) -> float:
         return self._store._values[self._i]
@@ -106,51 +144,24 @@ class Parameter(Scalar):
 
     def _get_grad(self) -> float | Scalar | None:
         other = self._other
-        return self._store._grads[self._i] if other is _FLOAT else other
+        return self._store._grads[self._i] if other is None else other[0]
 
     def _set_grad(self, value: float | Scalar | None) -> None:
         if value.__class__ is float:
             self._store._grads[self._i] = value
-            if self._other is not _FLOAT:
-                self._other = _FLOAT
+            if self._other is not None:
+                self._other = None
                 self._store.special.discard(self._i)
         elif isinstance(value, numbers.Real) and not isinstance(value, bool | Scalar):
             self._set_grad(float(value))
-        else:  # None (frozen), a Scalar (create_graph=True), ...
-            self._other = value
+        else:  # None (frozen), a Scalar (create_graph=True), ...: kept aside, boxed
+            self._other = (value,)
             self._store.special.add(self._i)
 
     grad = property(_get_grad, _set_grad)  # type: ignore[assignment]
 
-    @property
-    def store(self) -> ParameterStore:
-        """The store holding this parameter's value and gradient."""
-        return self._store
 
-    @property
-    def index(self) -> int:
-        """This parameter's position in its store's arrays."""
-        return self._i
-
-    def __reduce__(self):
-        return (_rebuild, (self._store, self._i, self._other, self.name))
-
-    def __deepcopy__(self, memo: dict) -> Parameter:
-        store = copy.deepcopy(self._store, memo)
-        return _rebuild(store, self._i, copy.deepcopy(self._other, memo), self.name)
-
-
-def _rebuild(store: ParameterStore, i: int, other: object, name: str | None) -> Parameter:
-    """The parameter at ``i`` of ``store`` (unpickling, copying)."""
-    p = Parameter.__new__(Parameter)
-    p._store, p._i, p._other = store, i, other
-    Scalar.name.__set__(p, name)
-    for slot in ("_op", "_a", "_b"):
-        getattr(Scalar, slot).__set__(p, None)
-    return p
-
-
-def in_bulk(parameters: Iterable[Scalar]) -> list[tuple[ParameterStore, np.ndarray]] | None:
+def by_store(parameters: Iterable[Scalar]) -> list[tuple[ParameterStore, np.ndarray]] | None:
     """``parameters`` as (store, positions) pairs, each store once in order of first
     appearance, if every one is a ``Parameter`` and none appears twice (and numpy is
     installed); else None."""
@@ -159,12 +170,20 @@ def in_bulk(parameters: Iterable[Scalar]) -> list[tuple[ParameterStore, np.ndarr
     groups: dict[ParameterStore, list[int]] = {}
     count = 0
     for p in parameters:
-        if p.__class__ is not Parameter:
+        if not isinstance(p, Parameter):
             return None
         groups.setdefault(p._store, []).append(p._i)
         count += 1
     pairs = [(store, np.array(at, dtype=np.intp)) for store, at in groups.items()]
     if sum(len(np.unique(at)) for _, at in pairs) != count:
+        return None
+    return pairs
+
+
+def in_bulk(parameters: Iterable[Scalar]) -> list[tuple[ParameterStore, np.ndarray]] | None:
+    """``by_store(parameters)`` if every store is in bulk and holds only float gradients."""
+    pairs = by_store(parameters)
+    if pairs is None or not all(store.in_bulk and not store.special for store, _ in pairs):
         return None
     return pairs
 
