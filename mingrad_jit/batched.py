@@ -233,7 +233,6 @@ class _LayerStep:
             if len(rows.grad_rows_at):
                 rows.add(G, gp, self.W.T @ g)
 
-
     def _masked(self, G: np.ndarray, gp: np.ndarray, gys: np.ndarray, reached: np.ndarray) -> None:
         """Backward where only some (unit, sample) are reached: every product masked."""
         for x, rows, g, r in zip(self.saved, self.x, gys, reached):
