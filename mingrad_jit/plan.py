@@ -189,8 +189,8 @@ def _read(roots: list[Scalar]) -> tuple[list[Scalar], dict, np.ndarray, np.ndarr
     it waits on the stack under those that are not. (An input is never itself waiting: it would
     be an input of its own input, and the graph has no cycles.) Calling ``toposort`` and then
     reading every node's ``parents`` walks the edges twice and costs over a third more, so this
-    reads the private ``_a``/``_b`` slots. Positions are looked up by node (an identity hash),
-    not by ``id()``, which makes a new int per edge.
+    reads ``parents`` once per node as it walks. Positions are looked up by node (an identity
+    hash), not by ``id()``, which makes a new int per edge.
     """
     pos: dict[Scalar, int] = {}
     get = pos.get
@@ -204,16 +204,10 @@ def _read(roots: list[Scalar]) -> tuple[list[Scalar], dict, np.ndarray, np.ndarr
         node = pop()
         if node in pos:
             continue
-        a, b = node._a, node._b
-        if a.__class__ is tuple:  # three or more inputs, looked up at once
-            try:
-                edges(itemgetter(*a)(pos))
-            except KeyError:  # not all placed yet
-                push(node)
-                stack.extend(filterfalse(pos.__contains__, reversed(a)))
-                continue
-            size(len(a))
-        elif b is not None:  # two
+        parents = node.parents
+        n = len(parents)
+        if n == 2:
+            a, b = parents
             i, j = get(a), get(b)
             if i is None or j is None:
                 push(node)
@@ -225,16 +219,24 @@ def _read(roots: list[Scalar]) -> tuple[list[Scalar], dict, np.ndarray, np.ndarr
             edge(i)
             edge(j)
             size(2)
-        elif a is None:  # a leaf
-            size(0)
-        else:  # one
-            i = get(a)
+        elif n == 1:
+            i = get(parents[0])
             if i is None:
                 push(node)
-                push(a)
+                push(parents[0])
                 continue
             edge(i)
             size(1)
+        elif n == 0:  # a leaf
+            size(0)
+        else:  # three or more inputs, looked up at once
+            try:
+                edges(itemgetter(*parents)(pos))
+            except KeyError:  # not all placed yet
+                push(node)
+                stack.extend(filterfalse(pos.__contains__, reversed(parents)))
+                continue
+            size(n)
         pos[node] = len(nodes)
         place(node)
     widths = np.fromiter(sizes, dtype=np.intp, count=len(nodes))
@@ -246,15 +248,15 @@ def _read(roots: list[Scalar]) -> tuple[list[Scalar], dict, np.ndarray, np.ndarr
 def _number_ops(nodes: list[Scalar]) -> tuple[np.ndarray, list[OpSpec | None]]:
     """Each node's op as a number, and the ops (``None``: a leaf) in order of first appearance.
 
-    Reads the private ``_op`` slot (the ``op`` property costs a Python call per node). OpSpecs
-    hash slowly (pydantic), so they are told apart by ``id``.
+    OpSpecs hash slowly (pydantic), so they are told apart by ``id``.
     """
-    ids = np.fromiter(map(id, map(attrgetter("_op"), nodes)), dtype=np.intp, count=len(nodes))
+    ops_ = list(map(attrgetter("op"), nodes))
+    ids = np.fromiter(map(id, ops_), dtype=np.intp, count=len(nodes))
     _, first, number = np.unique(ids, return_index=True, return_inverse=True)
     by_appearance = np.argsort(first)
     renumber = np.empty(len(first), dtype=np.intp)
     renumber[by_appearance] = np.arange(len(first))
-    return renumber[number.ravel()], [nodes[i]._op for i in first[by_appearance].tolist()]
+    return renumber[number.ravel()], [ops_[i] for i in first[by_appearance].tolist()]
 
 
 def _number(specs: list[OpSpec | None], op: OpSpec | None) -> int:
