@@ -295,6 +295,8 @@ class BatchedReplay:
                 self.steps.append(_Step(group, shared, plan.needs_grad))
         self.outputs = _Rows(np.array(plan.outputs, dtype=np.intp), shared, plan.needs_grad)
         self.fed = slice(0, len(plan.slot_of))
+        first = plan.groups[0].start - shared if plan.groups else len(self.V)
+        self.computed = slice(first, len(self.V))
         self._reached: dict[bytes, np.ndarray] = {}
 
     def _reach(self, reached: np.ndarray) -> np.ndarray:
@@ -326,7 +328,7 @@ class BatchedReplay:
         backward, a node that only unmarked outputs depend on passes nothing on.
         """
         V, G, pv, gp = self.V, self.G, self.pv, self.gp
-        G[...] = -0.0  # as eager backward's totals start
+        G[self.computed] = -0.0  # as eager backward's totals start (leaves take none)
         gp[...] = -0.0
         R = None if reached is None or reached.all() else self._reach(reached)
         with np.errstate(all="ignore"):

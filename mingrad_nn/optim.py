@@ -19,6 +19,13 @@ def linear_decay(start: float, end: float, steps: int) -> Callable[[int], float]
     return lambda k: start - (start - end) * min(k, steps) / steps
 
 
+def _as_slice(at):
+    """Positions as a slice where they run consecutively (a view, not a copy), else as given."""
+    if len(at) and (at == np.arange(at[0], at[0] + len(at))).all():
+        return slice(int(at[0]), int(at[0]) + len(at))
+    return at
+
+
 class Optimizer:
     """Holds the parameters and counts steps; ``lr`` is a number or a function of the step."""
 
@@ -28,24 +35,27 @@ class Optimizer:
             raise TypeError("an optimizer takes Scalars, such as model.parameters()")
         self.lr = lr
         self.steps = 0
-        self._pairs = by_store(self.parameters)
+        pairs = by_store(self.parameters)
+        self._pairs = pairs and [(store, _as_slice(at)) for store, at in pairs]
 
     def _in_bulk(self) -> bool:
         """Whether the parameters can be updated in bulk now (every one a ``Parameter`` of a
         store in bulk, each gradient a float)."""
         pairs = self._pairs
-        return pairs is not None and all(s.in_bulk and not s.special for s, _ in pairs)
+        return bool(pairs) and all(s.in_bulk and not s.special for s, _ in pairs)
 
     def _gather(self, which: str) -> np.ndarray:
-        """The parameters' values or grads, in order, as one array."""
-        return np.concatenate([getattr(store, which)[at] for store, at in self._pairs])
+        """The parameters' values or grads, in order, as one array (a view where it can)."""
+        parts = [getattr(store, which)[at] for store, at in self._pairs]
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     def _scatter(self, values: np.ndarray) -> None:
         """Set the parameters' values from one array, in order."""
         start = 0
         for store, at in self._pairs:
-            store.values[at] = values[start : start + len(at)]
-            start += len(at)
+            count = len(store.values[at])
+            store.values[at] = values[start : start + count]
+            start += count
 
     def learning_rate(self) -> float:
         """The learning rate for the coming step."""
