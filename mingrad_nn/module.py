@@ -86,7 +86,8 @@ class Module:
     def _bulk(self) -> None:
         """Move the parameters into one new store (unless a Layer or MLP is building this)."""
         if not getattr(_building, "depth", 0):
-            self._adopt(iter(bulk(self.parameters())))
+            self.parameter_store, moved = bulk(self.parameters())
+            self._adopt(iter(moved))
 
     def _adopt(self, parameters: Iterator[Scalar]) -> None:
         """Take the next parameters, in ``parameters()`` order, in place of the own."""
