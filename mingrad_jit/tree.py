@@ -9,13 +9,11 @@ stand-ins back.
 
 from __future__ import annotations
 
-import math
-import numbers
 from typing import Any
 
 import numpy as np
 
-from mingrad_core import Scalar
+from mingrad_core import Scalar, is_real, to_float
 
 
 class JitArgumentError(TypeError):
@@ -91,22 +89,12 @@ def _row_types(value: Any, depth: int) -> tuple:
     return (rows, tuple(_row_types(row, depth - 1) for row in value))
 
 
-def as_float(value: Any) -> float:
-    """``float(value)``, but an int too large for a float is ±inf, as in eager mode."""
-    try:
-        return float(value)
-    except OverflowError:
-        return math.inf if value > 0 else -math.inf
+as_float = to_float  # the core's conversion of a real number, under the name callers use
 
 
 def is_number(value: object) -> bool:
-    """A real number (int, float, bool, numpy real scalar), not a Scalar."""
-    if isinstance(value, Scalar):
-        return False
-    if isinstance(value, numbers.Real):
-        return True
-    dtype = getattr(value, "dtype", None)
-    return getattr(value, "shape", None) == () and getattr(dtype, "kind", "") in "biuf"
+    """A real number as the core counts them (``is_real``); not a Scalar."""
+    return not isinstance(value, Scalar) and is_real(value)
 
 
 def _flatten_ragged(value: Any, position: int, name: str) -> tuple[Any, list[float]]:

@@ -161,7 +161,7 @@ def _plan(fn: Callable, at: list, feeds: Any, tracer: Tracer) -> tuple[Batch, An
         _inside.depth -= 1
     roots: list[Scalar] = []
     outputs = _outputs(result, roots)
-    plan = build(Trace(None, roots, tracer.slots, tracer.created, []))
+    plan = build(Trace(None, roots, tracer.slots, tracer.created, [], []))
     if plan.batches:  # reads another vmap's results: not batched
         raise _Unbatchable
     table = np.asarray(feeds, dtype=np.intp).reshape(len(feeds), -1)
@@ -192,6 +192,7 @@ def _outputs(value: Any, roots: list[Scalar]) -> Any:
 def _result(batch: Batch, k: int, column: int) -> Scalar:
     """The leaf standing for result ``k`` of the batch's sample ``column``."""
     node = Scalar(0.0)  # its value at trace time is never read: a replay computes it
+    node.grad = None  # a leaf of the trace around the batch, not a parameter of it
     BATCH_OUTPUTS[node] = (batch, k, column)
     return node
 
