@@ -22,7 +22,7 @@ ints, bools and float32 are converted to float64 on every call after. ``check_op
 same and compares the values (``mingrad_ops.formcheck``).
 
 An op that declares no array forms still runs, through a loop over its scalar forms that
-follows the same convention (correct, slower). Composites (``neg``, ``sub``, ``div``) have no
+follows the same convention (correct, slower). Composites (``mish``) have no
 forms: a traced graph holds only the primitives they are built from. A scalar gradient formula
 whose float arithmetic raises (``-1 / (x * x)`` at 0) is evaluated as eager mode does, by
 ``gradient_terms``.

@@ -128,6 +128,17 @@ def _relu_gradient(x, out):
     return (F.where(F.relu(x), 1.0, 0.0),)  # relu(x) is nonzero above 0 and at nan
 
 
+def _abs_gradient(x, out):
+    # the sign of x: 0 at 0, and 1 at nan (the upstream gradient passes, as relu's)
+    if x.__class__ is float:
+        return (0.0 if x == 0 else -1.0 if x < 0 else 1.0,)
+    return (F.where(x, F.where(F.relu(x), 1.0, -1.0), 0.0),)
+
+
+def _abs_gradient_array(np, x, out):
+    return (np.where(x == 0, 0.0, np.where(x < 0, -1.0, 1.0)),)
+
+
 def _relu_array(np, x):
     out = np.maximum(x, 0.0)  # nan stays nan; but max(-0.0, 0.0) may be -0.0, where relu gives 0.0
     out += 0.0  # -0.0 + 0.0 is 0.0, and x + 0.0 is x for every other x
@@ -211,6 +222,10 @@ def mingrad_register_ops(register):
              array_forward=numpy_form(_relu_array),
              array_gradient=numpy_form(lambda np, x, out: (np.where(x <= 0, 0.0, 1.0),)),
              doc="max(x, 0)")
+    register(name="abs", arity=1, operator="abs", label="|x|", forward=math.fabs,
+             gradient=_abs_gradient,
+             array_forward=numpy_form(lambda np, x: np.abs(x)),
+             array_gradient=numpy_form(_abs_gradient_array), doc="|x|, the absolute value")
     register(name="tanh", arity=1, forward=math.tanh,
              gradient=lambda x, out: (1 - out * out,),
              array_forward=numpy_form(_tanh_array),
