@@ -24,7 +24,7 @@ import numpy as np
 from mingrad_core import Scalar
 
 from .plan import BATCH_OUTPUTS, Batch, build
-from .trace import Trace, TracedNumber, Tracer, remake
+from .trace import Trace, TracedNumber, TracedValueError, Tracer, remake
 
 _inside = threading.local()  # .depth: how many vmapped functions this thread is tracing
 
@@ -189,9 +189,24 @@ def _outputs(value: Any, roots: list[Scalar]) -> Any:
     raise _Unbatchable  # a number, or anything else: returned as f returns it, sample by sample
 
 
+class _BatchResult(Scalar):
+    """The leaf standing for one result of a ``vmap`` batch in the trace around it: it has no
+    value of its own (a replay computes it), so reading one is refused."""
+
+    __slots__ = ()
+
+    @property
+    def data(self) -> float:
+        raise TracedValueError(
+            "a vmap result inside a jitted function has no value until the batch is replayed: "
+            "return it from the jitted function to read it (the 'tape' strategy does not replay "
+            "vmap batches: use strategy 'auto' or 'levels')"
+        )
+
+
 def _result(batch: Batch, k: int, column: int) -> Scalar:
     """The leaf standing for result ``k`` of the batch's sample ``column``."""
-    node = Scalar(0.0)  # its value at trace time is never read: a replay computes it
+    node = _BatchResult(0.0)  # its value at trace time is never read: a replay computes it
     node.grad = None  # a leaf of the trace around the batch, not a parameter of it
     BATCH_OUTPUTS[node] = (batch, k, column)
     return node
