@@ -106,25 +106,37 @@ def train_digits(
     """scikit-learn's digits (1,797 images of 8x8 pixels, 10 classes): MLP 64-32-10, softmax
     cross-entropy, full-batch SGD at ``lr``, until the training accuracy reaches ``target``
     or after ``steps`` steps. Labels go in as one-hot rows, so the loss traces under jit.
+
+    ``use_jit``: the loss of one image is written per sample and mapped over the batch with
+    ``vmap`` inside a jitted mean, so one image is traced and the batch is replayed as arrays
+    (the same numbers as eager mode, within rounding).
     """
     _check_steps(steps)
     require_demo_dependencies()
+    import numpy as np
     from sklearn.datasets import load_digits
 
     data = load_digits()
-    X = (data.data / 16.0).tolist()
+    X = data.data / 16.0
     y = [int(v) for v in data.target]
-    onehot = [[1.0 if k == label else 0.0 for k in range(10)] for label in y]
+    onehot = np.eye(10)[data.target]
     model = MLP(64, [32, 10], activation=activation, seed=seed)
     optimizer = SGD(model.parameters(), lr=lr)
-    run = Training(model, X, y)
+    run = Training(model, X.tolist(), y)
+
+    def sample(x, target):
+        logits = model(list(map(Scalar, x)))
+        return cross_entropy([logits], [target]), logits
 
     def loss_and_logits(X, targets):
-        logits = [model(list(map(Scalar, row))) for row in X]
-        return cross_entropy(logits, targets), logits
+        if use_jit:
+            losses, logits = zip(*vmap(sample)(X, targets))
+            return sum(losses) * (1.0 / len(losses)), list(logits)
+        logits = [model(list(map(Scalar, row))) for row in X.tolist()]
+        return cross_entropy(logits, targets.tolist()), logits
 
     if use_jit:
-        from mingrad_jit import jit
+        from mingrad_jit import jit, vmap
 
         loss_and_logits = jit(loss_and_logits)
     for k in range(steps):

@@ -54,8 +54,10 @@ mode. Ops without array forms are looped over their scalar forms.
 from .function import JitFunction, Result, StaleResultError, TraceInfo, jit
 from .trace import (JitArgumentError, JitOutputError, TracedNumber, TracedStateError,
                     TracedValueError)
+from .vmap import VmapArgumentError, Vmapped, vmap
 
 __all__ = [
     "JitArgumentError", "JitFunction", "JitOutputError", "Result", "StaleResultError",
-    "TraceInfo", "TracedNumber", "TracedStateError", "TracedValueError", "jit",
+    "TraceInfo", "TracedNumber", "TracedStateError", "TracedValueError", "VmapArgumentError",
+    "Vmapped", "jit", "vmap",
 ]

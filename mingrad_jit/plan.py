@@ -12,6 +12,7 @@ every input row is a matrix product.
 from __future__ import annotations
 
 import functools
+import weakref
 from dataclasses import dataclass, field
 from itertools import filterfalse, repeat
 from operator import attrgetter, itemgetter
@@ -44,9 +45,33 @@ class Group:
     grid: tuple[int, int] | None = None  # (S, U) for matmul groups
 
 
+@dataclass(eq=False)
+class Batch:
+    """One ``vmap`` call inside a trace: the plan of one sample, and where the batch's numbers
+    are (``feed``: for each argument leaf of ``plan``, its slot in the flattened arguments for
+    each of the ``samples`` samples)."""
+
+    plan: Plan
+    feed: np.ndarray
+    outputs: int  # per sample
+    samples: int
+
+
+# The leaves that stand for a vmap's results in the trace around it: leaf -> (batch, output
+# index, sample column). Weak: a trace that is dropped takes its entries with it.
+BATCH_OUTPUTS: weakref.WeakKeyDictionary[Scalar, tuple[Batch, int, int]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 @dataclass
 class Plan:
-    """The flat form of one trace: buffer layout, groups in level order, outputs, parameters."""
+    """The flat form of one trace: buffer layout, groups in level order, outputs, parameters.
+
+    ``batches`` lists the ``vmap`` calls the trace holds, each with the buffer slots of its
+    results (outputs x samples; 0 where the graph does not use a result): a replay computes
+    them before its groups, and backpropagates their gradients after.
+    """
 
     size: int
     params: list[Scalar]
@@ -59,6 +84,7 @@ class Plan:
     outputs: list[int]  # buffer slot of each root
     needs_grad: np.ndarray  # per buffer slot: a parameter, or computed from one
     folded: int  # how many add nodes were folded into n-ary sums
+    batches: list[tuple[Batch, np.ndarray]] = field(default_factory=list)
 
     @property
     def nodes(self) -> int:
@@ -96,8 +122,10 @@ def build(trace: Trace) -> Plan:
     level = _levels(count, computed, starts[computed], widths[computed], edges)
 
     params, slot_leaves, slot_of, constants = _split_leaves(trace, nodes, np.flatnonzero(is_leaf))
+    batched, found = _batch_outputs(nodes, constants)
+    constants = constants[~np.isin(constants, batched)]
     new = np.full(count, -1, dtype=np.intp)  # each node's buffer slot
-    order = np.concatenate((params, slot_leaves, constants))
+    order = np.concatenate((params, slot_leaves, batched, constants))
     new[order] = np.arange(1, 1 + len(order))
     groups = _layout(computed, level, op_of, specs, starts, widths, edges, new, 1 + len(order))
     size = groups[-1].stop if groups else 1 + len(order)
@@ -106,6 +134,7 @@ def build(trace: Trace) -> Plan:
     new[params] = np.arange(1, 1 + len(params))  # for a root that is a parameter
     needs = np.zeros(size, dtype=bool)
     needs[1 : 1 + len(params)] = True  # frozen or not is read at each backward, as eager does
+    needs[new[batched]] = True
     for group in groups:
         reads = needs[group.idx]
         needs[group.start : group.stop] = reads.any(axis=0)
@@ -122,7 +151,32 @@ def build(trace: Trace) -> Plan:
         outputs=new[roots].tolist(),
         needs_grad=needs,
         folded=int(absorbed.sum()),
+        batches=[(batch, _batch_slots(batch, where, new)) for batch, where in found],
     )
+
+
+def _batch_outputs(nodes: list[Scalar], constants: np.ndarray) -> tuple[np.ndarray, list]:
+    """The constants that stand for ``vmap`` results (graph positions, batch by batch, output
+    by output, sample by sample), and per batch its results' (position, output, column)."""
+    found: dict[Batch, list[tuple[int, int, int]]] = {}
+    for i in constants.tolist():
+        entry = BATCH_OUTPUTS.get(nodes[i])
+        if entry is not None:
+            batch, k, column = entry
+            found.setdefault(batch, []).append((i, k, column))
+    if not found:
+        return np.zeros(0, dtype=np.intp), []
+    ordered = [sorted(where, key=itemgetter(1, 2)) for where in found.values()]
+    batched = np.array([i for where in ordered for i, _, _ in where], dtype=np.intp)
+    return batched, list(zip(found, ordered))
+
+
+def _batch_slots(batch: Batch, where: list[tuple[int, int, int]], new: np.ndarray) -> np.ndarray:
+    """The buffer slot of each of ``batch``'s results (outputs x samples), 0 where unused."""
+    slots = np.zeros((batch.outputs, batch.samples), dtype=np.intp)
+    for i, k, column in where:
+        slots[k, column] = new[i]
+    return slots
 
 
 def _read(roots: list[Scalar]) -> tuple[list[Scalar], dict, np.ndarray, np.ndarray, np.ndarray]:
@@ -135,8 +189,8 @@ def _read(roots: list[Scalar]) -> tuple[list[Scalar], dict, np.ndarray, np.ndarr
     it waits on the stack under those that are not. (An input is never itself waiting: it would
     be an input of its own input, and the graph has no cycles.) Calling ``toposort`` and then
     reading every node's ``parents`` walks the edges twice and costs over a third more, so this
-    reads the private ``_a``/``_b`` slots. Positions are looked up by node (an identity hash),
-    not by ``id()``, which makes a new int per edge.
+    reads ``parents`` once per node as it walks. Positions are looked up by node (an identity
+    hash), not by ``id()``, which makes a new int per edge.
     """
     pos: dict[Scalar, int] = {}
     get = pos.get
@@ -150,16 +204,10 @@ def _read(roots: list[Scalar]) -> tuple[list[Scalar], dict, np.ndarray, np.ndarr
         node = pop()
         if node in pos:
             continue
-        a, b = node._a, node._b
-        if a.__class__ is tuple:  # three or more inputs, looked up at once
-            try:
-                edges(itemgetter(*a)(pos))
-            except KeyError:  # not all placed yet
-                push(node)
-                stack.extend(filterfalse(pos.__contains__, reversed(a)))
-                continue
-            size(len(a))
-        elif b is not None:  # two
+        parents = node.parents
+        n = len(parents)
+        if n == 2:
+            a, b = parents
             i, j = get(a), get(b)
             if i is None or j is None:
                 push(node)
@@ -171,16 +219,24 @@ def _read(roots: list[Scalar]) -> tuple[list[Scalar], dict, np.ndarray, np.ndarr
             edge(i)
             edge(j)
             size(2)
-        elif a is None:  # a leaf
-            size(0)
-        else:  # one
-            i = get(a)
+        elif n == 1:
+            i = get(parents[0])
             if i is None:
                 push(node)
-                push(a)
+                push(parents[0])
                 continue
             edge(i)
             size(1)
+        elif n == 0:  # a leaf
+            size(0)
+        else:  # three or more inputs, looked up at once
+            try:
+                edges(itemgetter(*parents)(pos))
+            except KeyError:  # not all placed yet
+                push(node)
+                stack.extend(filterfalse(pos.__contains__, reversed(parents)))
+                continue
+            size(n)
         pos[node] = len(nodes)
         place(node)
     widths = np.fromiter(sizes, dtype=np.intp, count=len(nodes))
@@ -192,15 +248,15 @@ def _read(roots: list[Scalar]) -> tuple[list[Scalar], dict, np.ndarray, np.ndarr
 def _number_ops(nodes: list[Scalar]) -> tuple[np.ndarray, list[OpSpec | None]]:
     """Each node's op as a number, and the ops (``None``: a leaf) in order of first appearance.
 
-    Reads the private ``_op`` slot (the ``op`` property costs a Python call per node). OpSpecs
-    hash slowly (pydantic), so they are told apart by ``id``.
+    OpSpecs hash slowly (pydantic), so they are told apart by ``id``.
     """
-    ids = np.fromiter(map(id, map(attrgetter("_op"), nodes)), dtype=np.intp, count=len(nodes))
+    ops_ = list(map(attrgetter("op"), nodes))
+    ids = np.fromiter(map(id, ops_), dtype=np.intp, count=len(nodes))
     _, first, number = np.unique(ids, return_index=True, return_inverse=True)
     by_appearance = np.argsort(first)
     renumber = np.empty(len(first), dtype=np.intp)
     renumber[by_appearance] = np.arange(len(first))
-    return renumber[number.ravel()], [nodes[i]._op for i in first[by_appearance].tolist()]
+    return renumber[number.ravel()], [ops_[i] for i in first[by_appearance].tolist()]
 
 
 def _number(specs: list[OpSpec | None], op: OpSpec | None) -> int:
@@ -412,7 +468,8 @@ def _as_grid(
 
 
 def _distinct_columns(block: np.ndarray) -> tuple[np.ndarray, int]:
-    """A number per column of ``block``, equal for equal columns; and how many distinct.
+    """A number per column of ``block``, equal for equal columns, in order of first appearance;
+    and how many distinct.
 
     Columns are told apart by a random linear hash, then checked against their group's first
     column; should two different columns ever share a hash, tuples decide instead.
@@ -420,8 +477,10 @@ def _distinct_columns(block: np.ndarray) -> tuple[np.ndarray, int]:
     hashes = _hash_weights(block.shape[0]) @ block.astype(np.int64, copy=False)  # wraps: fine
     unique, first, ids = np.unique(hashes, return_index=True, return_inverse=True)
     ids = ids.ravel()
-    if np.array_equal(block, block[:, first[ids]]):
-        return ids, len(unique)
+    if np.array_equal(block, block[:, first[ids]]):  # numbered in order of first appearance,
+        rank = np.empty(len(first), dtype=np.intp)  # so that a layer's units stay in order
+        rank[np.argsort(first)] = np.arange(len(first))
+        return rank[ids], len(unique)
     seen: dict[tuple, int] = {}
     ids = [seen.setdefault(col, len(seen)) for col in map(tuple, block.T.tolist())]
     return np.array(ids, dtype=np.intp), len(seen)

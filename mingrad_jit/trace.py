@@ -16,11 +16,22 @@ import threading
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any
 
 import numpy as np
 
-from mingrad_core import Scalar, is_real, to_float, watch
+from mingrad_core import Scalar, to_float, watch
+
+from .tree import (  # noqa: F401 (moved)
+    JitArgumentError,
+    _short,
+    as_float,
+    flatten_arguments,
+    is_number,
+    remake,
+    unflatten,
+)
 
 # Frames of these packages are the machinery; the error names the first frame outside them.
 _MACHINERY = ("mingrad_core", "mingrad_jit")
@@ -31,10 +42,6 @@ _GRAD = Scalar.__dict__["grad"]  # the descriptor of Scalar.grad, put back after
 
 class TracedValueError(TypeError):
     """A function traced by ``jit`` read a value, so its replays could follow the wrong branch."""
-
-
-class JitArgumentError(TypeError):
-    """A jitted function was called with arguments other than (nested) lists of numbers."""
 
 
 class JitOutputError(TypeError):
@@ -269,8 +276,8 @@ class Tracer:
 
     def run(self, fn: Callable, args: tuple, values: np.ndarray) -> Trace:
         """Call ``fn`` on ``args`` with its numbers replaced by ``TracedNumber``; keep the graph."""
-        flat = iter(range(len(values)))
-        stand_ins = _rebuild(args, lambda: self._number(next(flat), values))
+        numbers_ = map(TracedNumber, range(len(values)), values.tolist(), repeat(self))
+        stand_ins = unflatten(args, list(numbers_))
         drawn = _random_states()
         Tracer._running.tracer = self
         Scalar.grad = property(_read_grad, _GRAD.__set__, _GRAD.__delete__, _GRAD.__doc__)
@@ -290,9 +297,6 @@ class Tracer:
         roots: list[Scalar] = []
         outputs = _collect_outputs(result, roots, self.name)
         return Trace(outputs, roots, self.slots, self.created, self.keep, self.made)
-
-    def _number(self, slot: int, values: np.ndarray) -> TracedNumber:
-        return TracedNumber(slot, float(values[slot]), self)
 
 
 _GRADIENTS_HINT = (
@@ -315,21 +319,6 @@ def _random_states() -> tuple:
     return random.getstate(), keys.tobytes(), position
 
 
-def _rebuild(value: Any, make: Callable[[], TracedNumber]) -> Any:
-    """``value`` with every number replaced by ``make()``, in depth-first order."""
-    if isinstance(value, (list, tuple)):
-        return remake(value, [_rebuild(v, make) for v in value])
-    if isinstance(value, np.ndarray):
-        return _rebuild(value.tolist(), make)
-    return make()
-
-
-def remake(like: list | tuple, items: list) -> list | tuple:
-    """A container of ``like``'s type holding ``items`` (a named tuple takes them one by one)."""
-    kind = type(like)
-    return kind(*items) if hasattr(kind, "_fields") else kind(items)
-
-
 def _collect_outputs(value: Any, roots: list[Scalar], name: str) -> Any:
     """Check the returned structure; list its Scalars in ``roots``; leaves become indices."""
     if isinstance(value, Scalar):
@@ -342,82 +331,3 @@ def _collect_outputs(value: Any, roots: list[Scalar], name: str) -> Any:
         "Scalar or a (nested) tuple or list of Scalars (a number that depends on no Scalar "
         "cannot be replayed: compute it outside the jitted function)"
     )
-
-
-def flatten_arguments(args: tuple, name: str) -> tuple[tuple, np.ndarray]:
-    """The arguments' structure (the cache key) and their numbers, flattened depth first."""
-    key = []
-    parts = []
-    for position, arg in enumerate(args):
-        if isinstance(arg, (list, tuple, np.ndarray)):
-            try:
-                array = np.asarray(arg)
-            except ValueError:  # ragged
-                array = np.empty(0, dtype=object)
-            if array.dtype.kind in "biuf":
-                key.append((type(arg), array.shape, _row_types(arg, array.ndim)))
-                parts.append(array.astype(np.float64, copy=False).ravel())
-                continue
-            structure, numbers_ = _flatten_ragged(arg, position, name)
-            key.append(structure)
-            parts.append(np.asarray(numbers_, dtype=np.float64))
-        elif is_number(arg):
-            key.append("number")
-            parts.append(np.asarray([as_float(arg)]))
-        else:
-            raise _bad_argument(arg, position, name)
-    values = np.concatenate(parts) if parts else np.zeros(0)
-    return tuple(key), values
-
-
-def _row_types(value: Any, depth: int) -> tuple:
-    """The types of the containers nested in ``value`` (its rows, their rows, ...), in order:
-    a function may tell a tuple from a list, and rebuilds its rows as it got them."""
-    if depth < 2 or isinstance(value, np.ndarray):  # an array's rows are given as lists
-        return ()
-    rows = tuple(map(type, value))
-    if depth == 2:
-        return rows
-    return (rows, tuple(_row_types(row, depth - 1) for row in value))
-
-
-as_float = to_float  # the core's conversion of a real number, under the name callers use
-
-
-def is_number(value: object) -> bool:
-    """A real number as the core counts them (``is_real``); not a Scalar, nor a stand-in."""
-    return not isinstance(value, (Scalar, TracedNumber)) and is_real(value)
-
-
-def _flatten_ragged(value: Any, position: int, name: str) -> tuple[Any, list[float]]:
-    out: list[float] = []
-
-    def walk(v: Any) -> Any:
-        if isinstance(v, (list, tuple)):
-            return (type(v), tuple(walk(item) for item in v))
-        if isinstance(v, np.ndarray):
-            return walk(v.tolist())
-        if is_number(v):
-            out.append(as_float(v))
-            return "number"
-        raise _bad_argument(v, position, name)
-
-    return walk(value), out
-
-
-def _bad_argument(value: object, position: int, name: str) -> JitArgumentError:
-    hint = (
-        " (a Scalar argument would be read as a number: make it a parameter the function "
-        "uses, or pass its .data)"
-        if isinstance(value, Scalar)
-        else ""
-    )
-    return JitArgumentError(
-        f"argument {position + 1} of jitted {name}() holds {type(value).__name__} "
-        f"{_short(value)}; expected numbers or (nested) lists/tuples of numbers{hint}"
-    )
-
-
-def _short(value: object, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else f"{text[:limit]}..."

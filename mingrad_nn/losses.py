@@ -77,7 +77,7 @@ def cross_entropy(logits_rows: Sequence[Sequence[Scalar]], labels: Sequence) -> 
     target probabilities, one per class (a one-hot row for a hard label). Under ``mingrad_jit``
     pass rows: an index chooses a logit by its value, which a trace cannot follow.
     Log-sum-exp is computed stably, ``m + log(sum(exp(z - m)))`` with ``m`` the row's maximum
-    built from ops (``max(a, b) = b + relu(a - b)``), so large logits do not overflow.
+    built from ops (``max(a, b) = a + relu(b - a)``, pairwise), so large logits do not overflow.
     """
     pairs = _pairs(logits_rows, labels)
     total = 0.0
@@ -95,12 +95,20 @@ def cross_entropy(logits_rows: Sequence[Sequence[Scalar]], labels: Sequence) -> 
                 f"{reprlib.repr(row)}; expected Scalars, such as a model's outputs (a plain "
                 "number has no gradient; Scalar(x) makes one)"
             )
-        m = row[0]
-        for z in row[1:]:
-            m = m + (z - m).relu()
+        m = _maximum(row)
         lse = m + sum((z - m).exp() for z in row).log()
         total = total + _row_loss(row, label, lse)
     return total * (1.0 / len(pairs))
+
+
+def _maximum(row: Sequence[Scalar]) -> Scalar:
+    """The row's maximum from ops, ``max(a, b) = a + relu(b - a)``, taken pairwise: a tree
+    of about log2(n) levels, where a chain would make n - 1 (a trace replays a level at once)."""
+    level = list(row)
+    while len(level) > 1:
+        pairs = [a + (b - a).relu() for a, b in zip(level[::2], level[1::2])]
+        level = pairs + level[-1:] if len(level) % 2 else pairs
+    return level[0]
 
 
 def _row_loss(row: Sequence[Scalar], label: object, lse: Scalar) -> Scalar:

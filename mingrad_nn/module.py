@@ -5,9 +5,13 @@ from __future__ import annotations
 import numbers
 import random
 import reprlib
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from mingrad_core import Scalar, get_op, ops
+
+from .parameters import bulk, in_bulk
 
 Seed = int | random.Random | None
 
@@ -44,8 +48,25 @@ def _layer_sizes(nouts: object) -> list[int]:
     return [int(n) for n in nouts]
 
 
+_building = threading.local()  # .depth: how many Layers/MLPs this thread is building
+
+
+@contextmanager
+def _parts() -> Iterator[None]:
+    """While a Layer or MLP builds its parts, which leave bulk parameters to it."""
+    _building.depth = getattr(_building, "depth", 0) + 1
+    try:
+        yield
+    finally:
+        _building.depth -= 1
+
+
 class Module:
-    """Something with parameters: Scalars that training adjusts."""
+    """Something with parameters: Scalars that training adjusts.
+
+    ``Neuron``, ``Layer`` and ``MLP`` keep their parameters in bulk: one ``ParameterStore``
+    per model holds every value and gradient in an array (see ``mingrad_nn.parameters``).
+    """
 
     def parameters(self) -> list[Scalar]:
         """Every trainable Scalar, in a fixed order."""
@@ -53,8 +74,23 @@ class Module:
 
     def zero_grad(self) -> None:
         """Set every parameter's gradient to zero before the next backward pass."""
-        for p in self.parameters():
+        params = self.parameters()
+        pairs = in_bulk(params)
+        if pairs is not None:
+            for store, at in pairs:
+                store.grads[at] = 0.0
+            return
+        for p in params:
             p.grad = 0.0
+
+    def _bulk(self) -> None:
+        """Move the parameters into one new store (unless a Layer or MLP is building this)."""
+        if not getattr(_building, "depth", 0):
+            self.parameter_store, moved = bulk(self.parameters())
+            self._adopt(iter(moved))
+
+    def _adopt(self, parameters: Iterator[Scalar]) -> None:
+        """Take the next parameters, in ``parameters()`` order, in place of the own."""
 
 
 class Neuron(Module):
@@ -74,6 +110,11 @@ class Neuron(Module):
         self.activation = activation
         self._act = _activation(activation)
         self._linear = get_op("linear")
+        self._bulk()
+
+    def _adopt(self, parameters: Iterator[Scalar]) -> None:
+        self.w = [next(parameters) for _ in self.w]
+        self.b = next(parameters)
 
     def __call__(self, x: Sequence[Scalar | float]) -> Scalar:
         if len(x) != len(self.w):
@@ -95,7 +136,13 @@ class Layer(Module):
         if not isinstance(nout, int) or nout < 1:
             raise ValueError(f"a Layer needs a positive number of outputs; got {nout!r}")
         rng = _rng(seed)
-        self.neurons = [Neuron(nin, activation, rng) for _ in range(nout)]
+        with _parts():
+            self.neurons = [Neuron(nin, activation, rng) for _ in range(nout)]
+        self._bulk()
+
+    def _adopt(self, parameters: Iterator[Scalar]) -> None:
+        for neuron in self.neurons:
+            neuron._adopt(parameters)
 
     def __call__(self, x: Sequence[Scalar | float]) -> list[Scalar]:
         return [n(x) for n in self.neurons]
@@ -129,10 +176,16 @@ class MLP(Module):
         last = len(nouts) - 1
         _activation(activation)  # fail here, with the list of choices, even for one layer
         self.nin, self.nouts, self.activation = nin, nouts, activation
-        self.layers = [
-            Layer(sizes[i], sizes[i + 1], activation if i < last else None, rng)
-            for i in range(len(nouts))
-        ]
+        with _parts():
+            self.layers = [
+                Layer(sizes[i], sizes[i + 1], activation if i < last else None, rng)
+                for i in range(len(nouts))
+            ]
+        self._bulk()
+
+    def _adopt(self, parameters: Iterator[Scalar]) -> None:
+        for layer in self.layers:
+            layer._adopt(parameters)
 
     def __call__(self, x: Sequence[Scalar | float]) -> Scalar | list[Scalar]:
         for layer in self.layers:

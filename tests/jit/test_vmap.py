@@ -1,0 +1,306 @@
+"""vmap: eagerly a list comprehension; under jit one sample traced, the batch replayed as arrays,
+equal to eager mode within rounding."""
+
+import importlib
+import math
+import operator
+import random
+import warnings
+
+import numpy as np
+import pytest
+
+from mingrad_core import Scalar, register_op
+from mingrad_jit import TracedValueError, VmapArgumentError, jit, vmap
+from mingrad_jit import plan as plan_module
+from mingrad_nn import MLP, cross_entropy
+
+vmap_module = importlib.import_module("mingrad_jit.vmap")  # (the package exports the function)
+
+
+def same(a: float | None, b: float | None) -> bool:
+    """Equal up to rounding, infinities equal, nan only where the other is nan."""
+    if a is None or b is None:
+        return a is b
+    if math.isnan(a) or math.isnan(b):
+        return math.isnan(a) and math.isnan(b)
+    return a == b or math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+
+
+def gradients(out, params) -> list:
+    for p in params:
+        p.grad = 0.0
+    out.backward()
+    return [p.grad for p in params]
+
+
+def digits_like(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    return rng.uniform(0, 1, (n, 8)), np.eye(3)[rng.integers(0, 3, n)]
+
+
+def classifier(model):
+    def sample_loss(x, t):
+        return cross_entropy([model(list(map(Scalar, x)))], [t])
+
+    return sample_loss
+
+
+def test_eager_vmap_is_the_list_comprehension():
+    w = Scalar(0.5)
+
+    def f(x, t):
+        return (w * x[0] + x[1] - t) ** 2
+
+    X, T = [[1.0, 2.0], [3.0, -1.0], [0.5, 0.5]], [1.0, 0.0, 2.0]
+    got = vmap(f)(X, T)
+    want = [f(x, t) for x, t in zip(X, T)]
+    assert [g.data for g in got] == [v.data for v in want]
+    assert vmap(f)(np.array(X), np.array(T))[1].data == want[1].data  # rows of an array
+    assert vmap(f)([], []) == []
+
+
+@pytest.mark.parametrize("n", [1, 2, 37])
+def test_a_classifier_replays_as_eager_mode_computes_it(n):
+    rng = np.random.default_rng(n)
+    model = MLP(8, [5, 3], seed=n)
+    sample_loss = classifier(model)
+
+    @jit
+    def loss_fn(X, T):
+        losses = vmap(sample_loss)(X, T)
+        return sum(losses) * (1.0 / len(losses))
+
+    for _ in range(2):  # a trace, then a replay on new numbers
+        X, T = digits_like(rng, n)
+        replayed = loss_fn(X, T)
+        eager = sum(sample_loss(x, t) for x, t in zip(X.tolist(), T.tolist())) * (1.0 / n)
+        assert same(replayed.data, eager.data)
+        params = model.parameters()
+        assert all(map(same, gradients(replayed, params), gradients(eager, params)))
+    assert loss_fn.traces == 1 and loss_fn.replays == 1
+
+
+def test_the_batch_is_traced_once_and_planned_at_the_size_of_one_sample(monkeypatch):
+    model = MLP(8, [5, 3], seed=0)
+    sample_loss = classifier(model)
+    planned = []
+
+    def build(trace):
+        planned.append(plan_module.build(trace))
+        return planned[-1]
+
+    monkeypatch.setattr(vmap_module, "build", build)
+    for n in (10, 1000):
+        X, T = digits_like(np.random.default_rng(0), n)
+        calls = []
+
+        def counting(x, t, calls=calls):
+            calls.append(1)
+            return sample_loss(x, t)
+
+        loss_fn = jit(lambda X, T: sum(vmap(counting)(X, T)))
+        loss_fn(X, T).backward()
+        assert len(calls) == 1  # traced on one sample
+    small, large = planned
+    assert (small.size, small.nodes, len(small.groups)) == (
+        large.size,
+        large.nodes,
+        len(large.groups),
+    )
+
+
+def test_vmap_inside_ordinary_traced_code():
+    rng = random.Random(0)
+    model = MLP(3, [4, 2], seed=1)
+    scale = Scalar(0.7)
+
+    def per_sample(x, t):
+        out = model(list(map(Scalar, x)))
+        return [(out[0] - t) ** 2, out[1].tanh() * scale]
+
+    def fn(X, T, c):
+        before = scale * c[0] + scale.exp()  # traced code around the batch
+        results = vmap(per_sample)(X, T)
+        first = sum(r[0] for r in results)
+        second = sum(r[1] for r in results[::2])  # some samples' second result only
+        return [first * before + second, second.relu() + c[1]]
+
+    jitted = jit(fn)
+    params = [*model.parameters(), scale]
+    for _ in range(2):
+        X = [[rng.uniform(-1, 1) for _ in range(3)] for _ in range(5)]
+        T = [rng.uniform(-1, 1) for _ in range(5)]
+        c = [rng.uniform(-1, 1), rng.uniform(-1, 1)]
+        replayed, eager = jitted(X, T, c), fn(X, T, c)
+        for k in range(2):
+            assert same(replayed[k].data, eager[k].data)
+            assert all(map(same, gradients(replayed[k], params), gradients(eager[k], params)))
+    assert jitted.traces == 1
+
+
+def test_per_sample_structures_that_differ_are_traced_once_each():
+    w = Scalar(1.5)
+    calls = []
+
+    def f(x):
+        calls.append(len(x))
+        return sum(xi * w for xi in x).tanh()
+
+    X = [[1.0, 2.0], [0.5, -1.0, 2.0], [3.0, -2.0], [0.1, 0.2, 0.3], [4.0]]
+
+    @jit
+    def fn(X):
+        return sum(vmap(f)(X))
+
+    replayed = fn(X)
+    assert sorted(calls) == [1, 2, 3]  # one trace per structure, in the order they come
+    eager = sum(f(x) for x in X)
+    assert same(replayed.data, eager.data)
+    assert same(gradients(replayed, [w])[0], gradients(eager, [w])[0])
+
+
+def test_an_op_without_array_forms_runs_looped_over_the_batch():
+    square = register_op(
+        name="vmap_square", arity=1, forward=lambda x: x * x, gradient=lambda x, out: (2 * x,)
+    )
+    assert square.array_forward is None
+    w = Scalar(0.3)
+
+    def f(x):
+        return (w * x[0]).vmap_square() + x[1]
+
+    @jit
+    def fn(X):
+        return sum(vmap(f)(X))
+
+    X = [[1.0, 2.0], [-3.0, 0.5], [2.0, 2.0]]
+    replayed, eager = fn(X), sum(f(x) for x in X)
+    assert same(replayed.data, eager.data)
+    assert same(gradients(replayed, [w])[0], gradients(eager, [w])[0])
+
+
+def test_what_cannot_be_batched_is_traced_sample_by_sample_with_the_same_results():
+    w = Scalar(2.0)
+
+    def f(x, y):
+        return w * x + y
+
+    @jit
+    def fn(X):
+        hidden = [w * row[0] for row in X]  # Scalars computed in the function: not arguments
+        constants = [1.0, 2.0, 3.0]  # numbers written in the function
+        return sum(vmap(f)(hidden, constants))
+
+    X = [[1.0], [2.0], [-1.0]]
+    replayed = fn(X)
+    eager = sum(f(w * row[0], c) for row, c in zip(X, [1.0, 2.0, 3.0]))
+    assert same(replayed.data, eager.data)
+    assert same(gradients(replayed, [w])[0], gradients(eager, [w])[0])
+
+
+def test_vmap_refuses_arguments_that_are_not_one_batch():
+    f = vmap(lambda x: x)
+    with pytest.raises(VmapArgumentError, match=r"different batch sizes \(2, 3\)"):
+        f([1.0, 2.0], [1.0, 2.0, 3.0])
+    with pytest.raises(VmapArgumentError, match="argument 1 .* float 3.0; expected a sequence"):
+        f(3.0)
+    with pytest.raises(VmapArgumentError, match="no arguments"):
+        f()
+    with pytest.raises(TypeError, match="vmap\\(\\) takes a function"):
+        vmap(3)
+
+
+def random_program(rng: random.Random, steps: int) -> list[tuple]:
+    program: list[tuple] = []
+    for _ in range(steps):
+        i, j = rng.randrange(3 + len(program)), rng.randrange(3 + len(program))
+        kind = rng.choice(["unary", "binary", "binary", "twice", "sum", "layer"])
+        if kind == "unary":
+            program.append((kind, i, rng.choice(["tanh", "relu", "exp", "log"])))
+        elif kind == "binary":
+            program.append((kind, i, j, rng.choice([operator.add, operator.mul])))
+        else:
+            program.append((kind, i))
+    return program
+
+
+def run_program(program: list[tuple], params: list[Scalar], layer):
+    """A per-sample function of ``xs``: every vector the program makes."""
+
+    def fn(xs):
+        vectors = [[Scalar(x) for x in xs], params[: len(xs)], params[len(xs) :]]
+        for kind, i, *rest in program:
+            v = vectors[i]
+            if kind == "unary":
+                out = [getattr(x, rest[0])() for x in v]
+            elif kind == "binary":
+                w = vectors[rest[0]]
+                out = [rest[1](x, w[k % len(w)]) for k, x in enumerate(v)]
+            elif kind == "twice":
+                out = [x * x for x in v]
+            elif kind == "sum":
+                out = [sum(v + v[:1])]
+            else:
+                pairs = [v[k : k + 2] for k in range(0, len(v) - 1, 2)] or [v * 2]
+                out = [y for pair in pairs for y in layer(pair)]
+            vectors.append(out)
+        return vectors[3:]
+
+    return fn
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_per_sample_programs_replay_as_eager_mode_computes_them(seed):
+    rng = random.Random(seed)
+    width, size = rng.choice([1, 2, 4]), rng.choice([1, 3, 8])
+    layer = MLP(2, [3], seed=seed).layers[0]
+    params = [Scalar(rng.uniform(-2, 2)) for _ in range(2 * width)]
+    if seed % 3 == 0:  # IEEE specials: what is not reached must not turn them into nan
+        params[0].data, params[-1].data = math.inf, math.nan
+    params[1].grad = None  # a parameter that takes no gradient
+    everything = [*params, *layer.parameters()]
+    f = run_program(random_program(rng, 10), params, layer)
+    X = [[rng.uniform(-2, 2) for _ in range(width)] for _ in range(size)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a replay never warns: inf and nan are values
+        replayed = jit(lambda X: vmap(f)(X))(X)
+    reference = [f(x) for x in X]
+    picks = [
+        (b, k, j) for b, r in enumerate(reference) for k, v in enumerate(r) for j in range(len(v))
+    ]
+    for b, k, j in rng.sample(picks, min(len(picks), 6)):
+        grads = []
+        for out in (reference[b][k][j], replayed[b][k][j]):
+            for p in everything:
+                p.grad = None if p is params[1] else -0.0
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                out.backward()
+            grads.append([p.grad for p in everything])
+        assert same(reference[b][k][j].data, replayed[b][k][j].data), (b, k, j)
+        assert all(map(same, *grads)), (b, k, j, grads)
+
+
+def test_numpy_arguments_reach_the_function_as_their_nested_lists():
+    w = Scalar(0.5)
+
+    def fn(X):
+        assert isinstance(X, list) and isinstance(X[0], list)
+        return sum(w * X[i][1] + X[i][0] for i in range(len(X)))
+
+    X = np.arange(6.0).reshape(3, 2)
+    jitted = jit(fn)
+    from_array, from_lists = jitted(X), jit(fn)(X.tolist())
+    assert from_array.data == from_lists.data == fn(X.tolist()).data
+
+
+def test_a_back_end_that_does_not_replay_batches_refuses_them():
+    w = Scalar(2.0)
+
+    def f(x):
+        return w * x[0]
+
+    replayed = jit(lambda X: sum(vmap(f)(X)), strategy="levels")([[1.0], [2.0]])
+    assert replayed.data == 6.0
+    with pytest.raises(TracedValueError, match="use strategy 'auto' or 'levels'"):
+        jit(lambda X: sum(vmap(f)(X)), strategy="tape")([[1.0], [2.0]])
