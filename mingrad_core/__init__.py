@@ -18,7 +18,7 @@ from .plugins import (PluginError, PluginFailure, PluginWarning, failures,
 from .registry import UnknownOpError, get_op, ops, origin_of, register_op
 from .spec import OpRegistrationError, OpSpec, Origin
 from .values import is_real, to_float
-from .watch import Watcher, watch
+from .watch import Watcher, value_of, watch
 
 __all__ = [
     "GradientError", "OpRegistrationError", "OpSpec", "Origin", "PluginError",
@@ -26,5 +26,5 @@ __all__ = [
     "bound_to", "composite_of", "failures", "functional", "get_op", "get_plugin_manager", "grad",
     "gradient_terms", "hookimpl", "is_real", "local_gradient", "ops", "origin_of",
     "plugin_manager", "register_op", "register_plugin", "reset", "to_float", "toposort",
-    "watch",
+    "value_of", "watch",
 ]

@@ -32,6 +32,12 @@ class Watcher(Protocol):
     def leaf(self, node: Scalar, value: object) -> float: ...
 
 
+def value_of(node: Scalar) -> float:
+    """A node's value, never reported to a watcher: for the tool that watches, reading the
+    graph it records (a constant's value, while its trace is still running)."""
+    return node._data
+
+
 @contextmanager
 def watch(watcher: Watcher) -> Iterator[None]:
     """While active, report value reads and new leaves in this thread to ``watcher``."""

@@ -19,7 +19,7 @@ from operator import attrgetter, itemgetter
 
 import numpy as np
 
-from mingrad_core import OpSpec, Scalar, get_op
+from mingrad_core import OpSpec, Scalar, get_op, value_of
 
 from .trace import Trace
 
@@ -145,7 +145,9 @@ def build(trace: Trace) -> Plan:
         param_start=1,
         slot_start=1 + len(params),
         slot_of=slot_of,
-        constants=dict(zip(new[constants].tolist(), [nodes[i]._data for i in constants.tolist()])),
+        constants=dict(
+            zip(new[constants].tolist(), [value_of(nodes[i]) for i in constants.tolist()])
+        ),
         groups=groups,
         levels=int(level.max(initial=0)),
         outputs=new[roots].tolist(),

@@ -23,6 +23,7 @@ import numpy as np
 
 from mingrad_core import OpSpec, Scalar, get_op, gradient_terms, is_real, to_float, toposort
 
+from .plan import BATCH_OUTPUTS
 from .trace import Trace
 
 TAPE_NODES = 50_000  # at least this many computed nodes ...
@@ -72,6 +73,8 @@ class Tape:
         if strategy != "tape" and len(computed) < TAPE_NODES:
             return None
         leaves = [node for node in order if node.op is None]
+        if any(node in BATCH_OUTPUTS for node in leaves):
+            return None  # vmap's results are fed by its batched replay: plan it by levels
         slots, created = trace.slots, trace.created
         params = [n for n in leaves if id(n) not in created]
         fed = sorted((n for n in leaves if id(n) in slots), key=lambda n: slots[id(n)])

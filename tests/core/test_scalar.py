@@ -150,7 +150,7 @@ def test_equality_stays_identity_so_nodes_can_be_dict_keys():
 @pytest.mark.parametrize("other", ["1", None, 1j, [1.0]])
 def test_comparing_with_a_non_number_is_a_type_error(other):
     with pytest.raises(TypeError, match="not supported"):
-        Scalar(1.0) < other
+        _ = Scalar(1.0) < other
 
 
 def test_abs_applies_the_op_bound_to_abs():

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from mingrad_core import Scalar, register_op
-from mingrad_jit import TracedValueError, VmapArgumentError, jit, vmap
+from mingrad_jit import VmapArgumentError, jit, vmap
 from mingrad_jit import plan as plan_module
 from mingrad_nn import MLP, cross_entropy
 
@@ -294,13 +294,16 @@ def test_numpy_arguments_reach_the_function_as_their_nested_lists():
     assert from_array.data == from_lists.data == fn(X.tolist()).data
 
 
-def test_a_back_end_that_does_not_replay_batches_refuses_them():
+@pytest.mark.parametrize("strategy", ["auto", "levels", "code", "tape"])
+def test_every_strategy_replays_batches_through_the_level_replay(strategy):
     w = Scalar(2.0)
 
     def f(x):
         return w * x[0]
 
-    replayed = jit(lambda X: sum(vmap(f)(X)), strategy="levels")([[1.0], [2.0]])
-    assert replayed.data == 6.0
-    with pytest.raises(TracedValueError, match="use strategy 'auto' or 'levels'"):
-        jit(lambda X: sum(vmap(f)(X)), strategy="tape")([[1.0], [2.0]])
+    jitted = jit(lambda X: sum(vmap(f)(X)), strategy=strategy)
+    for X in ([[1.0], [2.0]], [[3.0], [-1.0]]):
+        replayed = jitted(X)
+        replayed.backward()
+        assert replayed.data == sum(f(x).data for x in X)
+    assert w.grad == 3.0 + 2.0  # the two calls' sums of x
