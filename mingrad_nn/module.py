@@ -31,6 +31,13 @@ def _activation(name: str | None):
     return get_op(name)
 
 
+def _prefix_names(module: Module, prefix: str) -> None:
+    """Put ``prefix.`` before each of ``module``'s parameter names (``w2`` -> ``N3.w2`` ->
+    ``L1.N3.w2``), so that drawings and tables tell neurons and layers apart."""
+    for p in module.parameters():
+        p.name = f"{prefix}.{p.name}"
+
+
 def _layer_sizes(nouts: object) -> list[int]:
     """``nouts`` as a list of ints, or an error saying what an MLP expects."""
     expected = "an MLP's nouts lists its layer sizes: at least one layer, each a positive int"
@@ -96,6 +103,8 @@ class Layer(Module):
             raise ValueError(f"a Layer needs a positive number of outputs; got {nout!r}")
         rng = _rng(seed)
         self.neurons = [Neuron(nin, activation, rng) for _ in range(nout)]
+        for i, neuron in enumerate(self.neurons, 1):
+            _prefix_names(neuron, f"N{i}")
 
     def __call__(self, x: Sequence[Scalar | float]) -> list[Scalar]:
         return [n(x) for n in self.neurons]
@@ -133,6 +142,8 @@ class MLP(Module):
             Layer(sizes[i], sizes[i + 1], activation if i < last else None, rng)
             for i in range(len(nouts))
         ]
+        for i, layer in enumerate(self.layers, 1):
+            _prefix_names(layer, f"L{i}")
 
     def __call__(self, x: Sequence[Scalar | float]) -> Scalar | list[Scalar]:
         for layer in self.layers:
