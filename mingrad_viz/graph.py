@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import re
 import signal
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,6 +21,9 @@ INSTALL_HINT = (
 )
 NOT_COMPUTED = "not computed yet"
 TABLE = 'BORDER="0" CELLBORDER="1" CELLSPACING="0" CELLPADDING="4"'
+# above this many Scalars drawn, edges are straight lines: routing splines is most of dot's
+# time on a wide graph (a 600-term sum: 8 s with splines, 3 s without)
+_CURVED = 500
 _DOT_SAID = 400  # characters of dot's error output quoted in a GraphvizError
 
 
@@ -97,10 +101,10 @@ def label_text(text: str) -> str:
 
 
 def number(value: object) -> str:
-    """A value as drawings show it: six significant digits, "—" for none."""
+    """A value as drawings show it: six significant digits, "—" for none, -0 as 0."""
     if value is None:
         return "—"
-    return format(value.data if isinstance(value, Scalar) else float(value), ".6g")
+    return format((value.data if isinstance(value, Scalar) else float(value)) + 0.0, ".6g")
 
 
 def check_limit(max_nodes: object, caller: str) -> int:
@@ -191,6 +195,52 @@ def find_composites(order: list[Scalar]) -> list[Composite]:
     return outer[::-1]
 
 
+@dataclass
+class Sum:
+    """A chain of ``+`` drawn as one Σ node: its terms in order, and the partial sums hidden."""
+
+    terms: tuple[Scalar, ...]
+    inner: set[Scalar]
+
+
+def find_sums(order: list[Scalar], boxes: list[Composite]) -> dict[Scalar, Sum]:
+    """Each chain of ``+`` whose partial sums are used once, unnamed and not inside a composite
+    (``((a + b) + c) + d``, the shape of every loss), as one Σ over its terms, by its total."""
+    uses = Counter(p for node in order for p in node.parents)
+    boxed: set[Scalar] = set()
+    stack = list(boxes)
+    while stack:
+        box = stack.pop()
+        boxed |= box.members
+        stack.extend(box.children)
+
+    def adds(node: Scalar) -> bool:
+        return node.op is not None and node.op.operator == "+" and node not in boxed
+
+    def foldable(node: Scalar) -> bool:
+        return adds(node) and uses[node] == 1 and not node.name and node.grad is not None
+
+    sums: dict[Scalar, Sum] = {}
+    folded: set[Scalar] = set()
+    for total in order:  # breadth-first from the root: a chain's total comes before its parts
+        if total in folded or not adds(total):
+            continue
+        terms: list[Scalar] = []
+        inner: set[Scalar] = set()
+        stack = list(reversed(total.parents))
+        while stack:  # depth-first, left to right: the terms in the order they were added
+            node = stack.pop()
+            if foldable(node):
+                inner.add(node)
+                stack.extend(reversed(node.parents))
+            else:
+                terms.append(node)
+        if inner:
+            sums[total] = Sum(tuple(terms), inner)
+            folded |= inner
+    return sums
+
+
 def grads_computed(order: list[Scalar]) -> bool:
     """Whether any backward has written a gradient: some node's gradient is not zero."""
     return any(n.grad is not None and number(n.grad) != "0" for n in order)
@@ -203,10 +253,12 @@ def build(
     boxes: list[Composite],
     label: Callable[[Scalar, str], str],
     collapse: bool = False,
+    sums: dict[Scalar, Sum] | None = None,
     prefix: str | None = None,
 ) -> Graph:
     """The Digraph of ``order``: ``label(node, nid)`` draws each Scalar; composites are boxes,
-    or one op each when ``collapse``; ``prefix`` gives every SVG element an id."""
+    or one op each when ``collapse``; each of ``sums`` is one Σ node over its terms (an input
+    used k times is one edge marked ×k); ``prefix`` gives every SVG element an id."""
     if rankdir not in ("BT", "TB", "LR", "RL"):
         raise ValueError(f"rankdir must be one of 'BT', 'TB', 'LR', 'RL'; got {rankdir!r}")
     ids = {node: f"n{k}" for k, node in enumerate(order)}
@@ -214,6 +266,9 @@ def build(
     owner: dict[Scalar, Composite] = {}
     made: dict[Scalar, tuple[str, tuple[Scalar, ...]]] = {}  # node -> (op label, inputs)
     hidden: set[Scalar] = set()
+    for total, folded in (sums or {}).items():
+        made[total] = ("Σ", folded.terms)
+        hidden.update(folded.inner)
     stack = list(boxes)
     while stack:
         box = stack.pop()
@@ -235,6 +290,8 @@ def build(
         },
         node_attr={"fontname": "Helvetica"},
     )
+    if len(order) - len(hidden) > _CURVED:
+        graph.attr(splines="line")
     bodies: dict[int, Graph] = {}
     for node in reversed(order):  # inputs first, so the source reads in computation order
         if node in hidden:
@@ -258,6 +315,11 @@ def build(
                 f"{nid}op", f"<{label_text(op_label)}>", shape="ellipse", **ident(nid + "op")
             )
             graph.edge(f"{nid}op", nid, **ident(f"{nid}out"))
+            if sums and node in sums:
+                uses = Counter(inputs)  # dot crashes on hundreds of parallel edges
+                for parent, k in uses.items():
+                    graph.edge(ids[parent], f"{nid}op", label=f"×{k}" if k > 1 else None)
+                continue
             for k, parent in enumerate(inputs):
                 graph.edge(ids[parent], f"{nid}op", **ident(f"{nid}in{k}"))
     if not collapse:
@@ -310,6 +372,7 @@ def draw_graph(
     max_nodes: int = 2000,
     composites: str = "box",
     grads: bool | str = "auto",
+    sums: bool = True,
 ) -> Graph:
     """The DAG that computed ``root``: one box per Scalar, one ellipse per op application.
 
@@ -320,9 +383,13 @@ def draw_graph(
     (``composites="box"``), or as one op (``composites="collapse"``). ``grads="auto"`` shows
     gradients once a backward has written any (some gradient is not zero), and "not computed
     yet" before; ``True`` always shows the numbers, ``False`` leaves gradients out.
-    ``rankdir="BT"`` draws inputs at the bottom; ``"LR"`` draws left to right. Graphs of more
-    than ``max_nodes`` Scalars are refused.
+    ``rankdir="BT"`` draws inputs at the bottom; ``"LR"`` draws left to right. ``sums=True``
+    draws a chain of ``+`` whose partial sums are used once and unnamed (``sum(...)`` of a
+    loss) as one Σ node over its terms; ``False`` draws every ``+``. Graphs of more than
+    ``max_nodes`` Scalars are refused.
     """
+    if not isinstance(sums, bool):
+        raise ValueError(f"sums must be True or False; got {sums!r}")
     if composites not in ("box", "collapse"):
         raise ValueError(f"composites must be 'box' or 'collapse'; got {composites!r}")
     if not isinstance(grads, bool) and grads != "auto":
@@ -332,10 +399,12 @@ def draw_graph(
         mode = "on" if grads_computed(order) else "pending"
     else:
         mode = "on" if grads else "off"
+    boxes = find_composites(order)
     return build(
         order,
         rankdir=rankdir,
-        boxes=find_composites(order),
+        boxes=boxes,
         label=lambda node, nid: _label(node, mode),
         collapse=composites == "collapse",
+        sums=find_sums(order, boxes) if sums else None,
     )

@@ -294,3 +294,55 @@ def test_mingrad_graph_reports_a_failing_dot_in_one_line(monkeypatch, tmp_path, 
         "Error: boom\n"
     )
     assert not out.exists()
+
+
+def test_a_long_sum_draws_as_one_sigma_node_over_its_terms():
+    w = Scalar(2.0, name="w")
+    loss = sum(Scalar(i) * w for i in range(600))
+    nodes, edges = parse(draw_graph(loss).pipe("svg"))
+    ops = [text for title, text in nodes.items() if title.endswith("op")]
+    assert ops.count("Σ") == 1 and "+" not in ops and ops.count("*") == 600
+    # 600 products and the 0 that sum() starts from, into Σ; w and i into each product; Σ out
+    assert edges == 601 + 2 * 600 + 1 + 600
+    assert draw_graph(loss, sums=False).source.count('label=<+>') == 600
+
+
+def test_a_sum_keeps_named_partial_sums_and_ones_used_twice():
+    a, b, c, d = (Scalar(v, name=n) for v, n in zip([1, 2, 3, 4], "abcd"))
+    ab = a + b
+    abc = ab + c
+    abc.name = "abc"
+    total = abc + d + ab  # ab is used twice: drawn, not folded
+    nodes, _ = parse(draw_graph(total).pipe("svg"))
+    ops = sorted(text for title, text in nodes.items() if title.endswith("op"))
+    assert ops == ["+", "+", "Σ"]  # a + b; abc = ab + c; Σ(abc, d, ab)
+    assert any(text.startswith("abc") for text in nodes.values())
+
+
+def test_a_node_summed_400_times_draws_as_one_edge_marked_with_the_count():
+    x = Scalar(1.0, name="x")
+    total = x
+    for _ in range(399):
+        total = total + x
+    source = draw_graph(total).source
+    assert source.count('label="×400"') == 1
+    nodes, edges = parse(draw_graph(total).pipe("svg"))
+    assert edges == 2 and any(text.startswith("x") for text in nodes.values())
+    assert "data 400" in " ".join(nodes.values())
+
+
+def test_an_mlp_2_16_16_1_draws_with_default_arguments():
+    from mingrad_nn import MLP
+
+    model = MLP(2, [16, 16, 1], seed=0)
+    out = model([Scalar(0.5, name="x1"), Scalar(-1.0, name="x2")])
+    out.backward()
+    nodes, _ = parse(draw_graph(out).pipe("svg"))
+    assert any(text.startswith("L3.N1.b") for text in nodes.values())
+    assert any(text.startswith("L2.N16.w16") for text in nodes.values())
+
+
+def test_negative_zero_draws_as_zero():
+    x = Scalar(-0.0, name="x")
+    nodes, _ = parse(draw_graph(x * 2).pipe("svg"))
+    assert "data -0" not in " ".join(nodes.values())
