@@ -254,15 +254,16 @@ def build(
     label: Callable[[Scalar, str], str],
     collapse: bool = False,
     sums: dict[Scalar, Sum] | None = None,
-    prefix: str | None = None,
+    constant: Callable[[Scalar], bool] = lambda node: node.grad is None,
 ) -> Graph:
     """The Digraph of ``order``: ``label(node, nid)`` draws each Scalar; composites are boxes,
     or one op each when ``collapse``; each of ``sums`` is one Σ node over its terms (an input
-    used k times is one edge marked ×k); ``prefix`` gives every SVG element an id."""
+    used k times is one edge marked ×k); ``constant(node)`` says which nodes are drawn grey
+    (no gradient). Elements carry classes the player finds them by: ``n3`` (a Scalar, with ``leaf``,
+    ``constant`` or ``computed``), ``n3op``, ``n3out``, ``n3in0``, ``n3box``."""
     if rankdir not in ("BT", "TB", "LR", "RL"):
         raise ValueError(f"rankdir must be one of 'BT', 'TB', 'LR', 'RL'; got {rankdir!r}")
     ids = {node: f"n{k}" for k, node in enumerate(order)}
-    ident = (lambda name: {"id": f"{prefix}-{name}"}) if prefix else (lambda name: {})
     owner: dict[Scalar, Composite] = {}
     made: dict[Scalar, tuple[str, tuple[Scalar, ...]]] = {}  # node -> (op label, inputs)
     hidden: set[Scalar] = set()
@@ -286,7 +287,6 @@ def build(
             "ordering": "in",
             "nslimit": "2",
             "nslimit1": "2",
-            **ident("graph"),
         },
         node_attr={"fontname": "Helvetica"},
     )
@@ -303,31 +303,31 @@ def build(
             if where is None:
                 where = bodies[id(box)] = Graph(name=f"cluster_{ids[box.result]}")
         nid = ids[node]
-        style = {"shape": "plaintext", **ident(nid)}
-        if node.grad is None:
-            style.update(fontcolor="gray40", color="gray60")
+        style = {"shape": "plaintext", "class": f"computed {nid}"}
+        if constant(node):
+            style.update(fontcolor="gray40", color="gray60", **{"class": f"constant {nid}"})
         elif node.op is None:
-            style.update(style="filled", fillcolor="lightblue")
+            style.update(style="filled", fillcolor="lightblue", **{"class": f"leaf {nid}"})
         where.node(nid, label(node, nid), **style)
         if node.op is not None:
             op_label, inputs = made.get(node, (node.op.label, node.parents))
             where.node(
-                f"{nid}op", f"<{label_text(op_label)}>", shape="ellipse", **ident(nid + "op")
+                f"{nid}op", f"<{label_text(op_label)}>", shape="ellipse", **{"class": f"{nid}op"}
             )
-            graph.edge(f"{nid}op", nid, **ident(f"{nid}out"))
+            graph.edge(f"{nid}op", nid, **{"class": f"{nid}out"})
             if sums and node in sums:
                 uses = Counter(inputs)  # dot crashes on hundreds of parallel edges
                 for parent, k in uses.items():
                     graph.edge(ids[parent], f"{nid}op", label=f"×{k}" if k > 1 else None)
                 continue
             for k, parent in enumerate(inputs):
-                graph.edge(ids[parent], f"{nid}op", **ident(f"{nid}in{k}"))
+                graph.edge(ids[parent], f"{nid}op", **{"class": f"{nid}in{k}"})
     if not collapse:
-        _nest(graph, boxes, bodies, ids, ident)
+        _nest(graph, boxes, bodies, ids)
     return graph
 
 
-def _nest(graph: Graph, boxes: list[Composite], bodies: dict[int, Graph], ids, ident) -> None:
+def _nest(graph: Graph, boxes: list[Composite], bodies: dict[int, Graph], ids) -> None:
     """Put each box's body in its parent's, innermost first (no recursion), then in ``graph``."""
     everything: list[tuple[Composite, Graph | None]] = []
     stack: list[tuple[Composite, Composite | None]] = [(box, None) for box in boxes]
@@ -344,7 +344,7 @@ def _nest(graph: Graph, boxes: list[Composite], bodies: dict[int, Graph], ids, i
             color="gray50",
             fontcolor="gray30",
             fontname="Helvetica",
-            **ident(f"{ids[box.result]}box"),
+            **{"class": f"{ids[box.result]}box"},
         )
         target = (
             graph
