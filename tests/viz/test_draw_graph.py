@@ -22,11 +22,11 @@ def parse(svg_text):
     svg = ET.fromstring(svg_text)
     nodes, edges = {}, 0
     for group in svg.iter(f"{SVG}g"):
-        kind = group.get("class")
-        if kind == "node":
+        kind = group.get("class", "").split()[:1]
+        if kind == ["node"]:
             title = group.find(f"{SVG}title").text
             nodes[title] = " | ".join(t.text or "" for t in group.iter(f"{SVG}text"))
-        elif kind == "edge":
+        elif kind == ["edge"]:
             edges += 1
     return nodes, edges
 
@@ -167,7 +167,7 @@ def clusters(source):
             found[open_[-1]] = {"nodes": set()}
         elif line == "}" and open_:
             open_.pop()
-        elif open_ and line.startswith("color=") and "label=<" in line:
+        elif open_ and line.startswith(("class=", "color=")) and "label=<" in line:
             found[open_[-1]]["label"] = line.split("label=<")[1].split(">")[0]
         elif open_ and line.startswith("n") and " [label=" in line:
             for name in open_:
