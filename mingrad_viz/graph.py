@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import html
 import re
 import signal
@@ -68,6 +69,14 @@ class Graph(graphviz.Digraph):
             kwargs.setdefault("quiet", True)
         with _dot_errors():
             return super().pipe(*args, **kwargs)
+
+    def _repr_mimebundle_(self, include=None, exclude=None, **kwargs) -> dict[str, str]:
+        """SVG, and a PNG beside it: a notebook opened without running it (untrusted) shows
+        no SVG, only the PNG."""
+        bundle = super()._repr_mimebundle_(include, exclude, **kwargs)
+        if "image/svg+xml" in bundle and "image/png" not in bundle:
+            bundle["image/png"] = base64.b64encode(self.pipe("png")).decode("ascii")
+        return bundle
 
     def render(self, *args, **kwargs):
         if len(args) < 9:  # quiet is render's ninth parameter

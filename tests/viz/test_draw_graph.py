@@ -1,5 +1,7 @@
+import base64
 import os
 import re
+import struct
 import xml.etree.ElementTree as ET
 
 import graphviz
@@ -106,9 +108,13 @@ def test_larger_graphs_than_the_limit_are_refused_saying_how_to_raise_it():
     draw_graph(y, max_nodes=11)
 
 
-def test_it_displays_inline_in_jupyter():
+def test_it_displays_inline_in_jupyter_as_svg_with_a_png_for_untrusted_notebooks():
     bundle = draw_graph(seed())._repr_mimebundle_()
     assert "<svg" in bundle["image/svg+xml"]
+    png = base64.b64decode(bundle["image/png"])
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    width, height = struct.unpack(">II", png[16:24])
+    assert width > 200 and height > 200
 
 
 def test_a_missing_dot_says_how_to_install_it(monkeypatch, tmp_path):
