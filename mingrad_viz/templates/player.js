@@ -92,6 +92,10 @@
     Math.max(0, Math.min(a.y + a.height, b.y + b.height) - Math.max(a.y, b.y));
   const AT = [0.5];
   for (let d = 0.05; d < 0.5; d += 0.05) AT.push(0.5 - d, 0.5 + d);
+  const SPOTS = (w, h) => [  // right, left, above, below the point; then further out
+    [6, -h / 2], [-w - 6, -h / 2], [-w / 2, -h - 4], [-w / 2, 4],
+    [24, -h / 2], [-w - 24, -h / 2], [6, -h - 6], [-w - 6, -h - 6], [6, 6], [-w - 6, 6],
+  ];
   function label(edge, words, placed) {
     // beside the edge, at the first spot along it that covers no node, box title or label;
     // failing that, the spot that covers least
@@ -107,7 +111,7 @@
     let best = null, least = Infinity;
     search: for (const f of AT) {
       const p = path.getPointAtLength(length * f);
-      for (const [dx, dy] of [[6, -h / 2], [-w - 6, -h / 2], [-w / 2, -h - 4], [-w / 2, 4]]) {
+      for (const [dx, dy] of SPOTS(w, h)) {
         const box = { x: p.x + dx - 2, y: p.y + dy - 2, width: w + 4, height: h + 4 };
         let covered = 0;
         for (const o of solid) covered += overlap(box, o);
