@@ -122,7 +122,7 @@ def _table(rows: list[list[str]]) -> str:
 
 
 def _provider(origin) -> str:
-    from mingrad_core.registry import BUILTIN_DISTRIBUTION
+    from mingrad_core.plugins import BUILTIN_DISTRIBUTION
 
     if origin.distribution is None:
         return f"{origin.plugin} (registered in code)"

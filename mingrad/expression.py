@@ -12,7 +12,7 @@ import ast
 import math
 
 from mingrad_core import OpSpec, Scalar, get_op, ops, origin_of
-from mingrad_core.registry import bound_to
+from mingrad_core import bound_to
 
 MAX_DEPTH = 2000
 """The most levels of nesting an expression may have (``x+x+...`` with n terms has n - 1)."""

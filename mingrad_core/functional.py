@@ -4,14 +4,14 @@ Given a Scalar, an op returns a Scalar; given only numbers, it returns a float. 
 lets one gradient formula serve both first-order and higher-order differentiation.
 """
 
-from .registry import OpSpec, get_op, ops
+from . import registry as _registry
 
 
-def __getattr__(name: str) -> OpSpec:
+def __getattr__(name: str) -> "_registry.OpSpec":
     if name.startswith("__"):
         raise AttributeError(name)
-    return get_op(name)
+    return _registry.get_op(name)
 
 
 def __dir__() -> list[str]:
-    return sorted(ops())
+    return sorted(_registry.ops())

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from mingrad_core import Scalar, watch_values
+from mingrad_core import Scalar, to_float, watch
 
 # Frames of these packages are the machinery; the error names the first frame outside them.
 _MACHINERY = ("mingrad_core", "mingrad_jit")
@@ -215,7 +215,7 @@ class Tracer:
         self.created: set[int] = set()
         self.keep: list[Scalar] = []
 
-    def _on_read(self, node: Scalar) -> None:
+    def read(self, node: Scalar) -> None:
         raise refuse(
             "reading the value of a Scalar (.data, float(), or gradients as numbers: "
             "backward(), grad())",
@@ -224,14 +224,13 @@ class Tracer:
             "grad(..., create_graph=True) gives them as Scalars, which a trace records.",
         )
 
-    def _on_leaf(self, node: Scalar, value: object) -> float:
+    def leaf(self, node: Scalar, value: object) -> float:
         self.created.add(id(node))
         self.keep.append(node)
         if isinstance(value, TracedNumber):
             self.slots[id(node)] = value.slot
             return value._value
-        node.data = value  # the core's own check and conversion of the number
-        return node._data
+        return to_float(value)  # the core's own check and conversion of the number
 
     def run(self, fn: Callable, args: tuple, values: np.ndarray) -> Trace:
         """Call ``fn`` on ``args`` with its numbers replaced by ``TracedNumber``; keep the graph."""
@@ -239,7 +238,7 @@ class Tracer:
         stand_ins = _rebuild(args, lambda: self._number(next(flat), values))
         Tracer._running.tracer = self
         try:
-            with watch_values(self._on_read, self._on_leaf):
+            with watch(self):
                 result = fn(*stand_ins)
         finally:
             Tracer._running.tracer = None

@@ -21,7 +21,7 @@ from mingrad_core import (
     local_gradient,
     register_op,
     toposort,
-    watch_values,
+    watch,
 )
 
 from .test_oracle import OURS, points, programs, run
@@ -181,15 +181,22 @@ def test_numpy_bools_are_numbers_and_names_are_strings():
         Scalar(1, name=5)
 
 
-def test_watch_values_sees_reads_by_code_but_not_by_the_engine():
+class Watch:
+    """A watcher that lists reads and passes leaves to ``on_leaf`` (or converts them)."""
+
+    def __init__(self, on_read, on_leaf=float):
+        self.read, self.leaf = on_read, lambda node, value: on_leaf(value)
+
+
+def test_watch_sees_reads_by_code_but_not_by_the_engine():
     a = Scalar(2.0)
     read, made = [], []
 
-    def on_leaf(node, value):
+    def on_leaf(value):
         made.append(value)
         return float(value)
 
-    with watch_values(read.append, on_leaf):
+    with watch(Watch(read.append, on_leaf)):
         y = (a * 3).tanh()
         assert read == [] and made == [3]  # the constant 3; the engine read nothing
         grad(y, [a], create_graph=True)  # gradients as nodes read no value
@@ -199,7 +206,7 @@ def test_watch_values_sees_reads_by_code_but_not_by_the_engine():
         float(y)
         _ = a.data
         with pytest.raises(RuntimeError, match="already"):
-            with watch_values(read.append):
+            with watch(Watch(read.append)):
                 pass
     assert read == [y, y, y, a]
     _ = a.data
@@ -238,7 +245,7 @@ def test_a_watch_that_raises_stops_watching_reads():
     a = Scalar(2.0)
     read = []
     with pytest.raises(KeyError):
-        with watch_values(read.append):
+        with watch(Watch(read.append)):
             _ = a.data
             raise KeyError("stop")
     _ = a.data, float(a)
@@ -246,14 +253,23 @@ def test_a_watch_that_raises_stops_watching_reads():
     assert read == [a] and a.data.__class__ is float
 
 
-def test_watch_values_watches_only_the_thread_that_asked():
+def test_comparisons_and_format_are_value_reads():
+    a = Scalar(2.0)
+    read = []
+    with watch(Watch(read.append)):
+        assert a < 3 and a <= a and not a > 2 and 1 <= a
+        assert f"{a:.2f}" == "2.00"
+    assert read == [a] * 6
+
+
+def test_watch_watches_only_the_thread_that_asked():
     other = Scalar(1.0)
     seen, results = [], []
 
     def elsewhere():
         results.append((Scalar(2) * other).data)
 
-    with watch_values(seen.append, lambda node, value: seen.append(value) or float(value)):
+    with watch(Watch(seen.append, lambda value: seen.append(value) or float(value))):
         thread = threading.Thread(target=elsewhere)
         thread.start()
         thread.join()

@@ -28,8 +28,8 @@ CUBE = dict(name="cube", arity=1, forward=lambda x: x**3, gradient=lambda x, out
 
 def test_the_registry_is_built_on_first_use_not_at_import():
     code = (
-        "import mingrad_core, mingrad_core.registry as r; assert r._published is None; "
-        "mingrad_core.Scalar(1.0) + 1; assert r._published is not None"
+        "import mingrad_core, mingrad_core.engine as e; assert e.load_ops is not None; "
+        "assert not e.ops; mingrad_core.Scalar(1.0) + 1; assert e.load_ops is None and e.ops"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
 
@@ -221,10 +221,10 @@ def test_the_allowlist_limits_installed_plugins_but_keeps_builtins(
 
 
 def test_an_operator_without_an_op_is_a_type_error(monkeypatch):
-    import mingrad_core.registry as registry
+    import mingrad_core.engine as engine
 
     ops()  # load, then take "+" away
-    monkeypatch.delitem(registry._operators, "+")
+    monkeypatch.delitem(engine.operators, "+")
     with pytest.raises(TypeError, match="no registered op is bound to operator '\\+'"):
         Scalar(1.0) + 1
 
@@ -254,3 +254,39 @@ def test_an_op_spec_is_frozen():
     spec = get_op("tanh")
     with pytest.raises(AttributeError, match="cannot assign to field .name."):
         spec.name = "other"
+
+
+RERUN = """
+from mingrad_core import register_op
+register_op(name="twice", arity=1, forward=lambda x: 2 * x, gradient=lambda x, out: (FACTOR,))
+"""
+
+
+def test_re_registering_from_the_same_module_replaces_with_a_warning():
+    module = {"__name__": "notebook_cell"}
+    exec(RERUN.replace("FACTOR", "2.0"), module)
+    with pytest.warns(UserWarning, match="'twice' .*replaces the op of that name"):
+        exec(RERUN.replace("FACTOR", "3.0"), module)  # a re-run cell, with a fix
+    x = Scalar(1.0)
+    x.twice().backward()
+    assert x.grad == 3.0 and origin_of("twice").plugin == "notebook_cell"
+
+
+def test_another_module_needs_replace_true_and_the_error_says_so():
+    exec(RERUN.replace("FACTOR", "2.0"), {"__name__": "first"})
+    with pytest.raises(OpRegistrationError, match=r"already registered by plugin 'first'.*"
+                       r"replace=True"):
+        exec(RERUN.replace("FACTOR", "3.0"), {"__name__": "second"})
+    assert ops()["twice"].gradient(1.0, 2.0) == (2.0,)  # unchanged
+    register_op(name="twice", arity=1, forward=lambda x: 2 * x, gradient=lambda x, out: (5.0,),
+                replace=True)
+    assert ops()["twice"].gradient(1.0, 2.0) == (5.0,)
+
+
+def test_replacing_an_op_moves_its_operator_binding():
+    old = ops()["sub"]
+    register_op(name="sub", arity=2, forward=lambda a, b: a - b,
+                gradient=lambda a, b, out: (1.0, -1.0), replace=True)
+    with pytest.raises(TypeError, match="no registered op is bound to operator '-'"):
+        Scalar(1.0) - 1
+    assert old.operator == "-"

@@ -45,10 +45,18 @@ def test_sixteen_threads_first_using_ops_see_every_op_and_no_failure():
     assert result.returncode == 0, result.stderr[-2000:]
 
 
-def register_racing(name: str, barrier: threading.Barrier, outcomes: list[str]) -> None:
+RACER = """
+def register(name):
+    register_op(name=name, arity=1, forward=lambda x: x**3, gradient=lambda x, out: (3 * x,))
+"""
+
+
+def register_racing(name: str, barrier: threading.Barrier, outcomes: list[str], k: int) -> None:
+    module = {"__name__": f"racer{k}", "register_op": register_op}  # each its own origin
+    exec(RACER, module)
     barrier.wait()
     try:
-        register_op(name=name, arity=1, forward=lambda x: x**3, gradient=lambda x, out: (3 * x,))
+        module["register"](name)
         outcomes.append("ok")
     except OpRegistrationError:
         outcomes.append("refused")
@@ -60,8 +68,12 @@ def test_concurrent_registrations_of_one_name_succeed_exactly_once():
     try:
         for round in range(30):
             barrier, outcomes = threading.Barrier(16), []
-            args = (f"cube{round}", barrier, outcomes)
-            threads = [threading.Thread(target=register_racing, args=args) for _ in range(16)]
+            threads = [
+                threading.Thread(
+                    target=register_racing, args=(f"cube{round}", barrier, outcomes, i)
+                )
+                for i in range(16)
+            ]
             for t in threads:
                 t.start()
             for t in threads:
