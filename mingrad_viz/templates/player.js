@@ -1,6 +1,7 @@
 (function () {
   "use strict";
-  const root = document.getElementById("${prefix}");
+  const here = document.currentScript;
+  const root = (here && here.closest(".mgp-player")) || document.getElementById("${prefix}");
   const D = ${data};
   if (!root || root.dataset.ready) return;
   root.dataset.ready = "yes";
