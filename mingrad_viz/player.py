@@ -8,6 +8,7 @@ import json
 import os
 import uuid
 import xml.etree.ElementTree as ET
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cache
 from importlib.resources import files
@@ -16,7 +17,7 @@ from string import Template
 
 from mingrad_core import Scalar, backprop, composite_of, toposort
 
-from .graph import NOT_COMPUTED, TABLE, build, find_composites, label_text, number, walk
+from .graph import NOT_COMPUTED, TABLE, Graph, build, find_composites, label_text, number, walk
 
 _SVG = "http://www.w3.org/2000/svg"
 HINT = "A picture of the graph. Run this cell to step through its forward and backward pass."
@@ -161,12 +162,14 @@ class BackpropPlayer:
                 constant=self._fixed.__contains__,
             )
 
-        # room for the widest text a cell will hold; then the picture at the end, for a
-        # notebook opened without running it
+        # room for the widest text a cell will hold; and the picture at the end, for a
+        # notebook opened without running it (two dot processes, side by side)
         widest = drawing(lambda node: max(grad_texts[node], key=len))
-        self._svg = _centred(widest.pipe("svg"))
         final = self.steps[-1].totals
-        self._png = drawing(lambda node: f"grad {number(final[node])}").pipe("png")
+        picture = drawing(lambda node: f"grad {number(final[node])}")
+        with ThreadPoolExecutor(2) as pool:
+            svg, png = pool.map(Graph.pipe, [widest, picture], ["svg", "png"])
+        self._svg, self._png = _centred(svg), png
         self._data = self._script_data(topo, grad_texts)
 
     def _all_rows(self) -> dict[int, list[Row]]:

@@ -7,8 +7,10 @@
   root.dataset.ready = "yes";
   root.innerHTML = D.ui;  // the picture and its hint give way to the player
   const get = (selector) => root.querySelector(selector);
-  const find = (name) => root.querySelector("svg ." + name);
   const view = get(".mgp-view"), svg = view.querySelector("svg");
+  const named = new Map();  // the drawing's elements by their classes (n3, n3op, n3in0, ...)
+  svg.querySelectorAll("g").forEach((g) => g.classList.forEach((c) => named.set(c, g)));
+  const find = (name) => named.get(name);
   const text = get(".mgp-text"), counter = get(".mgp-counter"), slider = get(".mgp-slider");
   const speed = get(".mgp-speed"), follow = get(".mgp-follow");
   const buttons = {};
@@ -26,6 +28,16 @@
     for (const [j, g] of Object.entries(s.set)) state[j] = g;
     grads.push(state);
   }
+  const parts = D.nodes.map((node) => {
+    const edges = [find(node.c + "out")];
+    for (let e = 0; e < node.ins; e++) edges.push(find(node.c + "in" + e));
+    const box = find(node.c);
+    return {
+      shapes: [box, find(node.c + "op")].filter(Boolean),
+      edges: edges.filter(Boolean),
+      cells: box.querySelectorAll("text"),
+    };
+  });
   const n = D.steps.length;
   let k = 0, timer = null, cam = null;
 
@@ -97,36 +109,46 @@
     [6, -h / 2], [-w - 6, -h / 2], [-w / 2, -h - 4], [-w / 2, 4],
     [24, -h / 2], [-w - 24, -h / 2], [6, -h - 6], [-w - 6, -h - 6], [6, 6], [-w - 6, 6],
   ];
-  function label(edge, words, placed) {
-    // beside the edge, at the first spot along it that covers no node, box title or label;
-    // failing that, the spot that covers least
+  function labels(pairs) {
+    // each beside its edge, at the first spot along it that covers no node, box title or
+    // label placed before; failing that, the spot that covers least
     if (!solid) {
       solid = [...svg.querySelectorAll(".node, .cluster > text")].map((e) => e.getBBox());
     }
-    const path = edge.querySelector("path"), length = path.getTotalLength();
-    const t = document.createElementNS(SVGNS, "text");
-    t.setAttribute("class", "mgp-label");
-    t.textContent = words;
-    layer.appendChild(t);
-    const w = t.getComputedTextLength(), h = 12;
-    let best = null, least = Infinity;
-    search: for (const f of AT) {
-      const p = path.getPointAtLength(length * f);
-      for (const [dx, dy] of SPOTS(w, h)) {
-        const box = { x: p.x + dx - 2, y: p.y + dy - 2, width: w + 4, height: h + 4 };
-        let covered = 0;
-        for (const o of solid) covered += overlap(box, o);
-        for (const o of placed) covered += overlap(box, o);
-        if (covered < least) {
-          best = box;
-          least = covered;
-          if (!covered) break search;
+    const texts = pairs.map(([edge, words]) => {
+      const t = document.createElementNS(SVGNS, "text");
+      t.setAttribute("class", "mgp-label");
+      t.textContent = words;
+      layer.appendChild(t);
+      return t;
+    });
+    const widths = texts.map((t) => t.getComputedTextLength());  // one layout for all
+    const placed = [], h = 12;
+    pairs.forEach(([edge], k) => {
+      const w = widths[k], path = edge.querySelector("path");
+      const length = path.getTotalLength(), reach = path.getBBox();
+      const near = solid.filter((o) => overlap(o, {
+        x: reach.x - w - 30, y: reach.y - 30, width: reach.width + 2 * w + 60,
+        height: reach.height + 60 }) > 0);
+      let best = null, least = Infinity;
+      search: for (const f of AT) {
+        const p = path.getPointAtLength(length * f);
+        for (const [dx, dy] of SPOTS(w, h)) {
+          const box = { x: p.x + dx - 2, y: p.y + dy - 2, width: w + 4, height: h + 4 };
+          let covered = 0;
+          for (const o of near) covered += overlap(box, o);
+          for (const o of placed) covered += overlap(box, o);
+          if (covered < least) {
+            best = box;
+            least = covered;
+            if (!covered) break search;
+          }
         }
       }
-    }
-    placed.push(best);
-    t.setAttribute("x", best.x + 2);
-    t.setAttribute("y", best.y + 2 + h * 0.8);
+      placed.push(best);
+      texts[k].setAttribute("x", best.x + 2);
+      texts[k].setAttribute("y", best.y + 2 + h * 0.8);
+    });
   }
   const layer = svg.querySelector("g.graph");
   function show(i) {
@@ -134,28 +156,25 @@
     const s = D.steps[k];
     root.querySelectorAll("svg .mgp-on").forEach((e) => e.classList.remove("mgp-on"));
     root.querySelectorAll("svg .mgp-label").forEach((e) => e.remove());
+    const inputs = new Set(s.i || []);
     D.nodes.forEach((node, j) => {
-      const box = find(node.c), op = find(node.c + "op");
+      const part = parts[j];
       const future = s.f && node.t > k;
-      const edges = [find(node.c + "out")];
-      for (let e = 0; e < node.ins; e++) edges.push(find(node.c + "in" + e));
-      edges.forEach((e) => e && e.classList.toggle("mgp-future", future));
-      for (const g of [box, op]) {
-        if (!g) continue;
+      part.edges.forEach((e) => e.classList.toggle("mgp-future", future));
+      for (const g of part.shapes) {
         g.classList.toggle("mgp-future", future);
         g.classList.toggle("mgp-active", j === s.a);
-        g.classList.toggle("mgp-input", (s.i || []).includes(j));
+        g.classList.toggle("mgp-input", inputs.has(j));
       }
-      const cells = box.querySelectorAll("text");
-      cells[node.d].textContent = future ? "data ?" : node.data;
-      if (node.g >= 0) cells[node.g].textContent = grads[k][j];
+      const data = future ? "data ?" : node.data;
+      if (part.cells[node.d].textContent !== data) part.cells[node.d].textContent = data;
+      if (node.g >= 0 && part.cells[node.g].textContent !== grads[k][j]) {
+        part.cells[node.g].textContent = grads[k][j];
+      }
     });
-    const placed = [];
-    for (const [name, words] of s.e) {
-      const edge = find(name);
-      edge.classList.add("mgp-on");
-      if (view.clientWidth) label(edge, words, placed);
-    }
+    const pairs = s.e.map(([name, words]) => [find(name), words]);
+    pairs.forEach(([edge]) => edge.classList.add("mgp-on"));
+    if (view.clientWidth) labels(pairs);
     text.innerHTML = s.html;
     counter.textContent = "step " + (k + 1) + " of " + n;
     slider.value = String(k + 1);
@@ -217,6 +236,6 @@
     zoom(Math.exp(-e.deltaY / 300), e.clientX - r.left, e.clientY - r.top);
   }, { passive: false });
   // in a notebook the player may be laid out after this runs: place the camera once it has a size
-  new ResizeObserver(() => focus()).observe(view);
+  new ResizeObserver(() => show(k)).observe(view);
   show(0);
 })();
