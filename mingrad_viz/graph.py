@@ -25,6 +25,13 @@ TABLE = 'BORDER="0" CELLBORDER="1" CELLSPACING="0" CELLPADDING="4"'
 # above this many Scalars drawn, edges are straight lines: routing splines is most of dot's
 # time on a wide graph (a 600-term sum: 8 s with splines, 3 s without)
 _CURVED = 500
+# a node feeding more ops than this (x in x+x+...+x) is drawn once, plus a small copy beside
+# each user: hundreds of long edges from one node take dot minutes, or crash it
+_SHARED = 24
+_COPY = {
+    "shape": "box", "style": "dashed,rounded", "fontsize": "10", "fontcolor": "gray30",
+    "color": "gray50", "height": "0.2", "class": "copy",
+}  # fmt: skip
 _DOT_SAID = 400  # characters of dot's error output quoted in a GraphvizError
 
 
@@ -75,8 +82,15 @@ class Graph(graphviz.Digraph):
         no SVG, only the PNG."""
         bundle = super()._repr_mimebundle_(include, exclude, **kwargs)
         if "image/svg+xml" in bundle and "image/png" not in bundle:
-            bundle["image/png"] = base64.b64encode(self.pipe("png")).decode("ascii")
+            bundle["image/png"] = base64.b64encode(self.picture()).decode("ascii")
         return bundle
+
+    def picture(self) -> bytes:
+        """The drawing as a PNG, scaled down to fit 24 by 24 inches (2304 pixels): a deep or
+        wide graph at full size is a huge image, slow to make."""
+        small = self.copy()
+        small.attr(size="24,24")
+        return small.pipe("png")
 
     def render(self, *args, **kwargs):
         if len(args) < 9:  # quiet is render's ninth parameter
@@ -301,6 +315,10 @@ def build(
     )
     if len(order) - len(hidden) > _CURVED:
         graph.attr(splines="line")
+    shared = Counter(
+        p for node in order if node not in hidden and node not in (sums or {})
+        for p in made.get(node, ("", node.parents))[1]
+    )  # fmt: skip
     bodies: dict[int, Graph] = {}
     for node in reversed(order):  # inputs first, so the source reads in computation order
         if node in hidden:
@@ -330,10 +348,19 @@ def build(
                     graph.edge(ids[parent], f"{nid}op", label=f"×{k}" if k > 1 else None)
                 continue
             for k, parent in enumerate(inputs):
-                graph.edge(ids[parent], f"{nid}op", **{"class": f"{nid}in{k}"})
+                source = ids[parent]
+                if shared[parent] > _SHARED:  # a copy of its name beside each user
+                    source = f"{nid}in{k}from"
+                    where.node(source, f"<{label_text(_mention(parent))}>", **_COPY)
+                graph.edge(source, f"{nid}op", **{"class": f"{nid}in{k}"})
     if not collapse:
         _nest(graph, boxes, bodies, ids)
     return graph
+
+
+def _mention(node: Scalar) -> str:
+    """How a copy drawn beside a user names a node that feeds very many: its name, or value."""
+    return f"{node.name or number(node.data)} ↗"
 
 
 def _nest(graph: Graph, boxes: list[Composite], bodies: dict[int, Graph], ids) -> None:

@@ -17,7 +17,7 @@ from string import Template
 
 from mingrad_core import Scalar, backprop, composite_of, toposort
 
-from .graph import NOT_COMPUTED, TABLE, Graph, build, find_composites, label_text, number, walk
+from .graph import NOT_COMPUTED, TABLE, build, find_composites, label_text, number, walk
 
 _SVG = "http://www.w3.org/2000/svg"
 HINT = "A picture of the graph. Run this cell to step through its forward and backward pass."
@@ -52,7 +52,7 @@ def constants(topo: list[Scalar]) -> set[Scalar]:
     return fixed
 
 
-def record_steps(root: Scalar, max_nodes: int = 300) -> list[Step]:
+def record_steps(root: Scalar, max_nodes: int = 500) -> list[Step]:
     """The player's steps for the graph behind ``root``, recorded from the engine's backprop."""
     walk(root, max_nodes, "backprop_player")
     topo = toposort(root)
@@ -124,7 +124,7 @@ class BackpropPlayer:
     a stored notebook opened without running it shows a picture of the graph instead.
     """
 
-    def __init__(self, root: Scalar, *, max_nodes: int = 300, rankdir: str = "BT") -> None:
+    def __init__(self, root: Scalar, *, max_nodes: int = 500, rankdir: str = "BT") -> None:
         self.root = root
         self.steps = record_steps(root, max_nodes)
         order = walk(root, max_nodes, "backprop_player")
@@ -168,7 +168,7 @@ class BackpropPlayer:
         final = self.steps[-1].totals
         picture = drawing(lambda node: f"grad {number(final[node])}")
         with ThreadPoolExecutor(2) as pool:
-            svg, png = pool.map(Graph.pipe, [widest, picture], ["svg", "png"])
+            svg, png = pool.map(lambda job: job(), [lambda: widest.pipe("svg"), picture.picture])
         self._svg, self._png = _centred(svg), png
         self._data = self._script_data(topo, grad_texts)
 
@@ -366,10 +366,12 @@ class BackpropPlayer:
         return self.html()
 
 
-def backprop_player(root: Scalar, *, max_nodes: int = 300, rankdir: str = "BT") -> BackpropPlayer:
+def backprop_player(root: Scalar, *, max_nodes: int = 500, rankdir: str = "BT") -> BackpropPlayer:
     """A player stepping through the forward and backward pass that computes ``root``'s graph.
 
-    Graphs of more than ``max_nodes`` Scalars are refused.
+    Graphs of more than ``max_nodes`` Scalars are refused: at 500 (an MLP 2-16-16-1 on one
+    sample is 404) a step takes about 0.2 s in a browser and the page about 1.5 MB; both grow
+    with the graph (800 Scalars: 0.3 to 0.6 s a step).
     """
     return BackpropPlayer(root, max_nodes=max_nodes, rankdir=rankdir)
 

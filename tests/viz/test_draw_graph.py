@@ -352,3 +352,26 @@ def test_negative_zero_draws_as_zero():
     x = Scalar(-0.0, name="x")
     nodes, _ = parse(draw_graph(x * 2).pipe("svg"))
     assert "data -0" not in " ".join(nodes.values())
+
+
+def test_a_node_feeding_very_many_ops_is_drawn_once_plus_a_copy_beside_each_user():
+    x = Scalar(1.0, name="x")
+    total = x
+    for _ in range(99):
+        total = total + x
+    source = draw_graph(total, sums=False).source
+    assert source.count('class=copy') == 100  # x feeds 100 + ops: one edge each is a copy
+    nodes, edges = parse(draw_graph(total, sums=False).pipe("svg"))
+    assert sum(text == "x ↗" for text in nodes.values()) == 100
+    assert edges == 99 + 98 + 100  # + to result, partial sum to the next +, copy to its +
+    few = Scalar(2.0, name="y")
+    assert "class=copy" not in draw_graph(few * few + few).source
+
+
+def test_the_png_of_a_deep_graph_is_scaled_to_fit_2304_pixels():
+    y = Scalar(0.5, name="y")
+    for _ in range(300):
+        y = y.tanh()
+    png = base64.b64decode(draw_graph(y)._repr_mimebundle_()["image/png"])
+    width, height = struct.unpack(">II", png[16:24])
+    assert height <= 2304 and width >= 10

@@ -199,11 +199,11 @@ def test_gradients_not_reached_yet_are_shown_as_not_computed():
 
 def test_graphs_over_the_limit_are_refused_like_draw_graph():
     y = Scalar(0.5)
-    for _ in range(400):
+    for _ in range(600):
         y = y.tanh()
-    with pytest.raises(GraphTooLargeError, match="more than 300 Scalars.*max_nodes="):
+    with pytest.raises(GraphTooLargeError, match="more than 500 Scalars.*max_nodes="):
         backprop_player(y)
-    assert len(backprop_player(y, max_nodes=401).steps) == 401 + 1 + 400 + 1
+    assert len(backprop_player(y, max_nodes=601).steps) == 1 + 600 + 1 + 600 + 1
     with pytest.raises(ValueError, match="positive int.*got 0"):
         backprop_player(y, max_nodes=0)
     with pytest.raises(TypeError, match="draws a Scalar; got float"):
@@ -239,3 +239,14 @@ def test_names_are_never_taken_for_the_pages_placeholders(name):
 def payload(page):
     """The data the player's script carries: the drawing and controls, nodes, steps."""
     return json.loads(re.search(r"const D = (.*);\n", page).group(1))
+
+
+def test_a_node_used_hundreds_of_times_plays():
+    x = Scalar(1.0, name="x")
+    total = x
+    for _ in range(290):
+        total = total + x
+    player = backprop_player(total)
+    assert player._svg.count('class="node copy"') == 291
+    done = player.steps[-1].totals
+    assert done[x] == 291.0
