@@ -77,7 +77,7 @@ def _compare(test: Callable[[float, float], bool]) -> Callable[[Scalar, object],
     def method(self: Scalar, other: object) -> bool:
         if isinstance(other, Scalar):
             return test(self.data, other.data)
-        return test(self.data, other) if is_real(other) else NotImplemented
+        return test(self.data, to_float(other)) if is_real(other) else NotImplemented
 
     return method
 
@@ -100,7 +100,10 @@ class Scalar:
     __array_ufunc__ = None  # numpy scalars defer to Scalar instead of building object arrays
 
     grad: float | Scalar | None
+    """d(root)/d(this node) after ``root.backward()``; leaves accumulate it. ``None`` on
+    constants, which take no gradient."""
     name: str | None
+    """An optional label, shown by drawings and the player."""
 
     __add__, __radd__ = _binary("+"), _binary("+", reflected=True)
     __sub__, __rsub__ = _binary("-"), _binary("-", reflected=True)
@@ -132,6 +135,7 @@ class Scalar:
     # Reading is a slot read in C (a training loop reads every parameter every step); while
     # values are watched, mingrad_core.watch puts in a getter that reports reads.
     data = property(attrgetter("_data"), _store, doc="The value; assigning stores a float.")
+    """The value, a float; assigning any real number stores it as a float."""
 
     @property
     def parents(self) -> tuple[Scalar, ...]:

@@ -30,6 +30,7 @@ from .spec import OpSpec, Origin, as_spec
 PROJECT = "mingrad"
 BUILTIN_DISTRIBUTION = "mingrad"  # whose entry points load whatever MINGRAD_PLUGINS says
 hookimpl = pluggy.HookimplMarker(PROJECT)
+"""Marks a plugin's ``mingrad_register_ops(register)`` function as its hook (pluggy's marker)."""
 
 
 class PluginFailure(NamedTuple):

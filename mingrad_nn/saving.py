@@ -1,10 +1,12 @@
 """Save and load an MLP as JSON: its architecture and parameters, checked against a schema.
 
 NaN and infinities are written explicitly, as the strings "NaN", "Infinity" and "-Infinity".
-Saving is atomic: the file is written beside its target (through a symlink, beside the file it
-points to) and then renamed over it. An overwritten file keeps its mode; a new one gets the
-mode the umask allows. Temporaries left by a save that was killed are removed by the next save
-to the same target.
+An activation that a plugin provides is saved with the name of the plugin's distribution, so
+that loading the file where that plugin is not installed says which one to install. Saving is
+atomic: the file is written beside its target (through a symlink, beside the file it points to)
+and then renamed over it. An overwritten file keeps its mode; a new one gets the mode the umask
+allows. Temporaries left by a save that was killed are removed by the next save to the same
+target.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, PositiveInt, ValidationError
 
+from mingrad_core import origin_of
+
 from .module import MLP, _activation
 
 FORMAT_VERSION = 1
@@ -30,6 +34,7 @@ FORMAT_VERSION = 1
 _QUOTE = 200  # characters of any offending value quoted in an error message
 _ERRORS_SHOWN = 5
 _STALE_AFTER = 24 * 3600.0  # seconds after which a temporary is stale whoever wrote it
+_DISTRIBUTION = r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,98}[A-Za-z0-9])?$"  # a distribution's name
 _SPECIAL = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 _repr = reprlib.Repr()
@@ -68,6 +73,12 @@ class Architecture(BaseModel):
     nin: PositiveInt
     nouts: list[PositiveInt] = Field(min_length=1)
     activation: str | None  # None (null in the file): every layer linear
+    # the distribution of the plugin that registered the activation; absent for a built-in one
+    plugin: str | None = Field(default=None, pattern=_DISTRIBUTION)
+
+    def shape(self) -> tuple[int, list[int], str | None]:
+        """What a model must match to take these parameters (the plugin is where it came from)."""
+        return self.nin, self.nouts, self.activation
 
     def parameter_count(self) -> int:
         """How many parameters an MLP of this architecture has: (nin + 1) * nout per layer."""
@@ -91,10 +102,16 @@ def save(model: MLP, path: str | os.PathLike) -> None:
         raise TypeError(f"save() writes an MLP; got {type(model).__name__}")
     saved = SavedModel(
         version=FORMAT_VERSION,
-        architecture=Architecture(nin=model.nin, nouts=model.nouts, activation=model.activation),
+        architecture=Architecture(
+            nin=model.nin,
+            nouts=model.nouts,
+            activation=model.activation,
+            plugin=_plugin_of(model.activation),
+        ),
         parameters=[p.data for p in model.parameters()],
     )
-    data = saved.model_dump_json(indent=1).encode()
+    builtin = {"architecture": {"plugin"}} if saved.architecture.plugin is None else None
+    data = saved.model_dump_json(indent=1, exclude=builtin).encode()
     target = Path(os.path.realpath(path))  # through symlinks: the link stays a link
     _remove_stale_temporaries(target)
     tmp = target.with_name(f".{target.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
@@ -119,6 +136,15 @@ def save(model: MLP, path: str | os.PathLike) -> None:
             os.unlink(tmp)
         raise
     _sync_directory(target.parent)
+
+
+def _plugin_of(activation: str | None) -> str | None:
+    """The distribution of the plugin that registered ``activation``; None for a built-in op
+    (MinGrad's own distribution) or one registered by a script, which no install brings back."""
+    origin = origin_of(activation) if activation is not None else None
+    if origin is None or origin.distribution in (None, "mingrad"):
+        return None
+    return origin.distribution
 
 
 def _save_error(exc: OSError, path: str | os.PathLike, target: Path) -> OSError:
@@ -223,6 +249,13 @@ def _check(saved: SavedModel, path: str | os.PathLike) -> None:
     try:
         _activation(arch.activation)
     except ValueError as exc:
+        if arch.plugin is not None:
+            raise ModelFileError(
+                f"{str(path)!r} needs the activation {_quote(arch.activation)} from the plugin "
+                f"distribution {_quote(arch.plugin)}, which is not installed here (or failed to "
+                f"load: `mingrad ops` lists what loaded); install that distribution "
+                f"(pip install {arch.plugin}, or from its source)"
+            ) from None
         message = str(exc).replace(repr(arch.activation), _quote(arch.activation), 1)
         raise ModelFileError(f"{str(path)!r}: {message}") from None
     expected = arch.parameter_count()
@@ -252,7 +285,7 @@ def load_into(model: MLP, path: str | os.PathLike) -> None:
     saved = _read(path)
     arch = saved.architecture
     ours = Architecture(nin=model.nin, nouts=model.nouts, activation=model.activation)
-    if arch != ours:
+    if arch.shape() != ours.shape():
         raise ModelFileError(
             f"{str(path)!r} holds an MLP(nin={arch.nin}, nouts={_quote(arch.nouts)}, "
             f"activation={_quote(arch.activation)}); the model is MLP(nin={ours.nin}, "

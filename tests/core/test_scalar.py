@@ -121,3 +121,45 @@ def test_named_methods_work_on_first_use_in_a_fresh_process():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["0.5", "tanh"]
+
+
+def test_format_formats_the_value_and_plain_format_is_the_repr():
+    loss = Scalar(0.123456)
+    assert f"{loss:.4f}" == "0.1235" and f"{loss:>8.2f}" == "    0.12"
+    assert f"{loss}" == repr(loss) == str(loss)
+    with pytest.raises(ValueError):
+        f"{loss:q}"
+
+
+@pytest.mark.parametrize("other", [2, 2.0, np.float64(2.0), Scalar(2.0)])
+def test_comparisons_with_numbers_and_scalars_are_bools(other):
+    one, three = Scalar(1.0), Scalar(3.0)
+    assert (one < other, one <= other, one > other, one >= other) == (True, True, False, False)
+    assert (three < other, three > other, three >= other) == (False, True, True)
+    assert type(one < other) is bool
+    assert (other > one, other < three) == (True, True)  # reflected
+
+
+def test_equality_stays_identity_so_nodes_can_be_dict_keys():
+    a, b = Scalar(0.0), Scalar(0.0)
+    assert a == a and a != b and not (a == 0)  # `if loss == 0` never fires
+    assert len({a: 1, b: 2}) == 2
+    assert a <= 0 and a >= 0  # compare values with <= and >=
+
+
+@pytest.mark.parametrize("other", ["1", None, 1j, [1.0]])
+def test_comparing_with_a_non_number_is_a_type_error(other):
+    with pytest.raises(TypeError, match="not supported"):
+        Scalar(1.0) < other
+
+
+def test_abs_applies_the_op_bound_to_abs():
+    from mingrad_core import register_op
+
+    register_op(name="magnitude", arity=1, operator="abs", forward=abs,
+                gradient=lambda x, out: (1.0 if x > 0 else -1.0 if x < 0 else 0.0,))
+    x = Scalar(-2.5)
+    y = abs(x)
+    assert y.data == 2.5 and y.op.name == "magnitude"
+    y.backward()
+    assert x.grad == -1.0

@@ -404,3 +404,57 @@ def test_saving_under_a_file_names_the_path_given(tmp_path):
     (tmp_path / "file").write_text("")
     with pytest.raises(NotADirectoryError, match=r"/file/m.json': '.*/file' is not a directory$"):
         save(MLP(2, [1]), tmp_path / "file" / "m.json")
+
+
+def test_a_plugin_activation_is_saved_with_its_distribution(tmp_path):
+    model = MLP(2, [3, 1], activation="gelu", seed=0)  # gelu: from mingrad-activations
+    save(model, tmp_path / "gelu.json")
+    architecture = json.loads((tmp_path / "gelu.json").read_text())["architecture"]
+    assert architecture["plugin"] == "mingrad-activations"
+    assert params(load(tmp_path / "gelu.json")) == params(model)
+    save(MLP(2, [1], seed=0), tmp_path / "relu.json")  # a built-in one names no plugin
+    assert "plugin" not in json.loads((tmp_path / "relu.json").read_text())["architecture"]
+
+
+def test_loading_without_the_activations_plugin_names_the_plugin_to_install(tmp_path):
+    save(MLP(2, [3, 1], activation="gelu", seed=0), tmp_path / "gelu.json")
+    script = (
+        "import sys\n"
+        "from mingrad_nn import ModelFileError, load\n"
+        "try:\n"
+        f"    load({str(tmp_path / 'gelu.json')!r})\n"
+        "except ModelFileError as exc:\n"
+        "    print(exc)\n"
+        "    sys.exit(3)\n"
+    )
+    env = {**os.environ, "MINGRAD_PLUGINS": ""}  # as if only the built-in ops were installed
+    run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+    assert run.returncode == 3, run.stderr
+    assert "needs the activation 'gelu' from the plugin distribution 'mingrad-activations'" in (
+        run.stdout
+    )
+    assert "pip install mingrad-activations" in run.stdout
+
+
+def test_a_file_naming_a_plugin_still_loads_into_a_model_of_the_same_shape(tmp_path):
+    path = write_model(tmp_path / "m.json", activation="gelu")
+    data = json.loads(path.read_text())
+    data["architecture"]["plugin"] = "mingrad-activations"
+    path.write_text(json.dumps(data))
+    model = MLP(2, [1], activation="gelu", seed=1)
+    load_into(model, path)
+    assert params(model) == [0.5, 0.5, 0.5]
+
+
+@pytest.mark.parametrize("plugin", ["", "a b", "-x", "x;rm", 7, None])
+def test_a_plugin_name_that_is_not_a_distribution_name_is_refused(tmp_path, plugin):
+    path = write_model(tmp_path / "m.json", activation="nope")
+    data = json.loads(path.read_text())
+    data["architecture"]["plugin"] = plugin
+    path.write_text(json.dumps(data))
+    if plugin is None:  # null is as good as absent
+        with pytest.raises(ModelFileError, match="unknown activation 'nope'"):
+            load(path)
+    else:
+        with pytest.raises(ModelFileError, match="architecture.plugin"):
+            load(path)
