@@ -8,6 +8,7 @@ import json
 import os
 import uuid
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cache
@@ -17,7 +18,7 @@ from string import Template
 
 from mingrad_core import Scalar, backprop, composite_of, toposort
 
-from .graph import NOT_COMPUTED, TABLE, build, find_composites, label_text, number, walk
+from .graph import NOT_COMPUTED, TABLE, Graph, build, find_composites, label_text, number, walk
 
 _SVG = "http://www.w3.org/2000/svg"
 HINT = "A picture of the graph. Run this cell to step through its forward and backward pass."
@@ -137,7 +138,7 @@ class BackpropPlayer:
         grad_texts = self._grad_texts(topo)
         self._cells: dict[Scalar, tuple[int, int]] = {}
 
-        def label(node: Scalar, grads: str) -> str:
+        def label(node: Scalar, grads: Callable[[Scalar], str]) -> str:
             rows = []
             if node.name:  # an empty name draws as no name
                 rows.append(f"<B>{label_text(node.name)}</B>")
@@ -153,7 +154,7 @@ class BackpropPlayer:
             cells = "".join(f"<TR><TD>{row}</TD></TR>" for row in rows)
             return f"<<TABLE {TABLE}>{cells}</TABLE>>"
 
-        def drawing(grads) -> object:
+        def drawing(grads: Callable[[Scalar], str]) -> Graph:
             return build(
                 order,
                 rankdir=rankdir,

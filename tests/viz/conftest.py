@@ -125,9 +125,9 @@ def open_page(browser):
         page.on("console", lambda m: page.errors.append(m.text) if m.type == "error" else None)
         page.route(
             "**/*",
-            lambda route: route.continue_()
-            if route.request.url == path.as_uri()
-            else route.abort(),
+            lambda route: (
+                route.continue_() if route.request.url == path.as_uri() else route.abort()
+            ),
         )
         page.goto(path.as_uri())
         return page

@@ -310,7 +310,7 @@ def test_a_long_sum_draws_as_one_sigma_node_over_its_terms():
     assert ops.count("Σ") == 1 and "+" not in ops and ops.count("*") == 600
     # 600 products and the 0 that sum() starts from, into Σ; w and i into each product; Σ out
     assert edges == 601 + 2 * 600 + 1 + 600
-    assert draw_graph(loss, sums=False).source.count('label=<+>') == 600
+    assert draw_graph(loss, sums=False).source.count("label=<+>") == 600
 
 
 def test_a_sum_keeps_named_partial_sums_and_ones_used_twice():
@@ -360,7 +360,7 @@ def test_a_node_feeding_very_many_ops_is_drawn_once_plus_a_copy_beside_each_user
     for _ in range(99):
         total = total + x
     source = draw_graph(total, sums=False).source
-    assert source.count('class=copy') == 100  # x feeds 100 + ops: one edge each is a copy
+    assert source.count("class=copy") == 100  # x feeds 100 + ops: one edge each is a copy
     nodes, edges = parse(draw_graph(total, sums=False).pipe("svg"))
     assert sum(text == "x ↗" for text in nodes.values()) == 100
     assert edges == 99 + 98 + 100  # + to result, partial sum to the next +, copy to its +

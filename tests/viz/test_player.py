@@ -41,9 +41,9 @@ def test_leaves_come_in_one_step_then_forward_in_engine_order_then_backward_in_r
     topo = toposort(d)
     fixed = constants(topo)
     computed = [n for n in topo if n.op is not None and n not in fixed]
-    assert kinds(steps) == ["leaves"] + ["forward"] * len(computed) + ["seed"] + [
-        "backward"
-    ] * len(computed) + ["done"]
+    assert kinds(steps) == ["leaves"] + ["forward"] * len(computed) + ["seed"] + ["backward"] * len(
+        computed
+    ) + ["done"]
     assert set(steps[0].nodes) == {n for n in topo if n.op is None} | fixed
     assert [s.node for s in steps if s.kind == "forward"] == computed
     assert [s.node for s in steps if s.kind == "backward"] == computed[::-1]
