@@ -347,7 +347,7 @@ class BackpropPlayer:
         )
         data = json.dumps({"ui": ui, **self._data}, ensure_ascii=False)
         # nothing in the data can end the script or open a comment in it
-        data = data.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+        data = data.replace("</", "<\\/").replace("<!--", "<\\u0021--")
         script = _template("player.js").substitute(prefix=prefix, data=data)
         return _template("player.html").substitute(
             prefix=prefix,

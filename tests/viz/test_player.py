@@ -5,6 +5,7 @@ import html
 import json
 import re
 import xml.etree.ElementTree as ET
+from html.parser import HTMLParser
 
 import pytest
 
@@ -223,17 +224,32 @@ def test_every_str_name_plays(name, tmp_path):
         assert "#1" in [t.text for t in svg.iter(f"{SVG}text")]
 
 
-PLACEHOLDERS = ["${prefix}", "$data", "${svg}", "$style", "$$", "${script}", "$png", "</script>"]
+PLACEHOLDERS = ["${prefix}", "$data", "${svg}", "$style", "$$", "${script}", "$png"]
+MARKUP = ["</script>", "<!--<script>", "</div>"]
 
 
-@pytest.mark.parametrize("name", [*PLACEHOLDERS, " ".join(PLACEHOLDERS)])
-def test_names_are_never_taken_for_the_pages_placeholders(name):
+class Tags(HTMLParser):
+    """The start tags of a page, as an HTML parser reads them (script content is text)."""
+
+    def __init__(self, page: str) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.feed(page)
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+
+
+@pytest.mark.parametrize("name", [*PLACEHOLDERS, *MARKUP, " ".join(PLACEHOLDERS + MARKUP)])
+def test_names_are_never_taken_for_the_pages_placeholders_or_markup(name):
     x = Scalar(2.0, name=name)
     page = backprop_player(x * 3).html()
-    assert page.count("<script>") == 1 and page.count("</script>") == 1
+    tags = Tags(page).tags
+    assert tags.count("script") == 1 and tags.count("div") == 2 and "svg" not in tags
     svg = payload(page)["ui"]
     assert f">{html.escape(name, quote=False)}</text>" in svg  # drawn verbatim
     assert svg.count(html.escape(name, quote=False)) == 1
+    assert "<!--" not in page
 
 
 def payload(page):
