@@ -81,8 +81,11 @@
     const at = boxOf([find(node.c), find(node.c + "op")]);
     const around = boxOf([find(node.c), find(node.c + "op"),
       ...(s.i || []).map((j) => find(D.nodes[j].c)), ...s.e.map((e) => find(e[0]))]);
-    const room = Math.min(vw / (around.w + 40), vh / (around.h + 40), MOST);
-    const target = room >= READ ? around : at;
+    const scaleFor = (b) => Math.min(vw / (b.w + 40), vh / (b.h + 40), MOST);
+    const room = scaleFor(around);
+    // the node, its op and inputs; else the node and its op; else the node alone
+    const target =
+      room >= READ ? around : scaleFor(at) >= READ ? at : boxOf([find(node.c)]);
     cam = { x: target.x, y: target.y, s: Math.max(READ, Math.min(room, MOST)) };
     apply();
   }
