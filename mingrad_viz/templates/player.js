@@ -20,7 +20,7 @@
   svg.removeAttribute("width");
   svg.removeAttribute("height");
   const READ = 1.0;  // screen pixels per drawing unit when following: 14 px text
-  const MOST = 2.5;
+  const MOST = 1.6;  // the closest the camera comes by itself
   const grads = [];
   let state = D.nodes.map((node) => node.pending);
   for (const s of D.steps) {

@@ -110,11 +110,13 @@ def browser():
 
 @pytest.fixture
 def open_page(browser):
-    """``open_page(path, width, height, scheme)``: a new page showing ``path``, offline, with
-    every script error collected in ``page.errors``."""
+    """``open_page(path, width, height, scheme, clock)``: a new page showing ``path``, offline,
+    with every script error collected in ``page.errors`` (and a fake clock, if ``clock``)."""
     contexts = []
 
-    def opened(path: Path, width: int = 1280, height: int = 800, scheme: str = "light"):
+    def opened(
+        path: Path, width: int = 1280, height: int = 800, scheme: str = "light", clock=False
+    ):
         context = browser.new_context(
             viewport={"width": width, "height": height}, color_scheme=scheme
         )
@@ -129,6 +131,8 @@ def open_page(browser):
                 route.continue_() if route.request.url == path.as_uri() else route.abort()
             ),
         )
+        if clock:  # timers run only when the test says so
+            page.clock.install()
         page.goto(path.as_uri())
         return page
 
