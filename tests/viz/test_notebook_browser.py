@@ -16,9 +16,11 @@ import pytest
 from .conftest import SHOWN_TEXT, low_contrast
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "graphs.ipynb"
-SETTINGS = {  # JupyterLab's user settings: the dark theme, and no question about news
+SETTINGS = {  # JupyterLab's user settings: the dark theme, no question about news, and every
+    # cell rendered (not only those in view)
     "@jupyterlab/apputils-extension/themes.jupyterlab-settings": {"theme": "JupyterLab Dark"},
     "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false"},
+    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
 }
 
 
@@ -97,11 +99,13 @@ def test_an_unrun_notebook_shows_every_drawing_and_the_players_picture(notebook_
     )
     images = page.locator(".jp-OutputArea-output img")
     images.last.scroll_into_view_if_needed()
+    # every drawing, and the player's picture, loaded
     page.wait_for_function(
-        "() => [...document.querySelectorAll('.jp-OutputArea-output img')]"
-        ".every((i) => i.complete && i.naturalWidth > 100)"
+        "(n) => { const all = [...document.querySelectorAll('.jp-OutputArea-output img')];"
+        " return all.length >= n && all.every((i) => i.complete && i.naturalWidth > 100); }",
+        arg=drawings + 1,
     )
-    assert images.count() == drawings + 1  # every drawing, and the player's picture
+    assert images.count() == drawings + 1
     shown = page.locator(".jp-OutputArea-output").all_inner_texts()
     assert not any("Graph" in text or "BackpropPlayer" in text for text in shown)
     player = page.locator(".jp-OutputArea-output .mgp-player")
