@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import ast
 import math
+import unicodedata
 
-from mingrad_core import OpSpec, Scalar, get_op, ops, origin_of
-from mingrad_core import bound_to
+from mingrad_core import OpSpec, Scalar, bound_to, get_op, ops, origin_of
 
 MAX_DEPTH = 2000
 """The most levels of nesting an expression may have (``x+x+...`` with n terms has n - 1)."""
@@ -24,6 +24,13 @@ _BINARY = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**
 
 class ExpressionError(ValueError):
     """An expression that cannot be evaluated: unparsable, unsupported, or a misused op."""
+
+
+def _listed(names: list[str], limit: int = 12) -> str:
+    """``names`` joined by commas; past ``limit``, the first ones and how many in all."""
+    if len(names) <= limit:
+        return ", ".join(names)
+    return f"{', '.join(names[:limit])}, ... ({len(names)} names)"
 
 
 def _quote(text: str) -> str:
@@ -43,7 +50,7 @@ def _apply(op: OpSpec, args: list) -> Scalar | float:
     try:
         return op(*args)
     except Exception as exc:  # reported in one line, with the op and its plugin
-        text = str(exc)
+        text = " ".join(str(exc).split())  # one line, whatever the plugin wrote
         if f"op {op.name!r}" in text:  # the engine's own message names them already
             raise ExpressionError(text) from None
         if len(text) > _QUOTE:
@@ -57,9 +64,10 @@ def _apply(op: OpSpec, args: list) -> Scalar | float:
 
 
 class _Evaluator:
-    def __init__(self, source: str, values: dict[str, float]) -> None:
+    def __init__(self, source: str, leaves: dict[str, Scalar], unused: list[str]) -> None:
         self.source = source
-        self.leaves = {name: Scalar(value, name=name) for name, value in values.items()}
+        self.leaves = leaves
+        self.unused = unused
 
     def unsupported(self, node: ast.AST) -> ExpressionError:
         text = ast.get_source_segment(self.source, node) or type(node).__name__
@@ -84,7 +92,8 @@ class _Evaluator:
             raise self.unsupported(node)
         if isinstance(node, ast.Name):
             if node.id not in self.leaves:
-                raise ExpressionError(f"{node.id!r} has no value; give one as {node.id}=1.5")
+                hint = f" (given but not used: {_listed(self.unused)})" if self.unused else ""
+                raise ExpressionError(f"{node.id!r} has no value; give one as {node.id}=1.5{hint}")
             return []
         if isinstance(node, ast.Constant) and type(node.value) in (int, float):
             return []
@@ -136,18 +145,55 @@ def _too_deep(source: str) -> ExpressionError:
     )
 
 
+def _variables(tree: ast.AST) -> set[str]:
+    """The names an expression reads as values (``tanh`` in ``tanh(x)`` is an op, not one)."""
+    ops_called = {id(node.func) for node in ast.walk(tree) if isinstance(node, ast.Call)}
+    return {
+        node.id
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Name) and id(node) not in ops_called
+    }
+
+
+def _leaves(values: dict[str, float]) -> dict[str, Scalar]:
+    """A named Scalar per value, named as Python reads names (NFKC: the ligature ``ﬁ`` is
+    ``fi``)."""
+    leaves: dict[str, Scalar] = {}
+    spelled: dict[str, str] = {}
+    for given, value in values.items():
+        name = unicodedata.normalize("NFKC", given)
+        if name in leaves:
+            raise ExpressionError(f"{spelled[name]!r} and {given!r} are the same name")
+        leaves[name], spelled[name] = Scalar(value, name=name), given
+    return leaves
+
+
 def evaluate(source: str, values: dict[str, float]) -> Scalar:
     """``evaluate("tanh(x*w + b)", {"x": 1, "w": 0.5, "b": 0})``: a Scalar per name (with that
     name), numbers, ``+ - * / **``, and registered ops as functions or methods.
 
-    Raises ``ExpressionError`` (a ``ValueError``) for anything it cannot evaluate.
+    Every value given must be used. Raises ``ExpressionError`` (a ``ValueError``) for anything
+    it cannot evaluate.
     """
     source = source.strip()
     try:
         tree = ast.parse(source, mode="eval")
     except SyntaxError as exc:
         raise ExpressionError(f"cannot parse expression {_quote(source)}: {exc.msg}") from None
+    except UnicodeEncodeError as exc:  # bytes a command line could not decode as text
+        raise ExpressionError(
+            f"cannot parse expression {_quote(source)}: {exc.object[exc.start : exc.end]!r} "
+            "is not a character (the text is not valid UTF-8)"
+        ) from None
     except (RecursionError, MemoryError):  # the parser's own stack ran out
         raise _too_deep(source) from None
-    result = _Evaluator(source, values).run(tree.body)
+    leaves = _leaves(values)
+    names = _variables(tree)
+    unused = [name for name in leaves if name not in names]
+    result = _Evaluator(source, leaves, unused).run(tree.body)
+    if unused:  # reported after what is wrong with the expression itself, if anything
+        raise ExpressionError(
+            f"{_listed(unused)} given a value but not used: expression {_quote(source)} "
+            f"reads {'the names ' + _listed(sorted(names)) if names else 'no names'}"
+        )
     return result if isinstance(result, Scalar) else Scalar(result)

@@ -49,13 +49,17 @@ _on_leaf: Callable[[Scalar, object], float] | None = None
 def _binary(symbol: str, reflected: bool = False) -> Callable[[Scalar, object], Scalar]:
     """``Scalar.__add__`` and friends: apply whatever op the table binds to ``symbol``."""
 
-    def method(self: Scalar, other: object) -> Scalar:
-        if other.__class__ is not Scalar and not isinstance(other, Scalar):
-            if not is_real(other):
+    def method(a: Scalar, b: object) -> Scalar:
+        if b.__class__ is not Scalar and not isinstance(b, Scalar):
+            if not is_real(b):
                 return NotImplemented
-            other = _constant(other)
-        a, b = (other, self) if reflected else (self, other)
-        op = operators.get(symbol) or bound_to(symbol)
+            b = _constant(b)
+        if reflected:
+            a, b = b, a
+        try:
+            op = operators[symbol]
+        except KeyError:
+            op = bound_to(symbol)
         if op.gradient is None:  # a composite
             return apply(op, (a, b))
         out = _new(Scalar)  # what apply() does for a primitive, without its generic checks

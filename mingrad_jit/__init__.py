@@ -14,17 +14,36 @@
   parameter (a leaf Scalar made outside the function that the outputs depend on; a Scalar
   computed outside is computed again from its leaves). Constants written in the function
   itself (``1.0 / len(xs)``) are kept. The cache key is the arguments' nesting, lengths and
-  container types. On a method, each instance gets its own jitted function, ``self`` bound.
+  container types. On a method, each instance gets its own jitted function, ``self`` bound; a
+  copy of the instance (``copy``, ``deepcopy``, ``pickle``) gets its own on first use.
+- Guards (``guards``, as torch.compile's): before each replay, what the trace read from outside
+  is checked: the globals and closure cells the function names (and those of the plain
+  functions among them), and the attributes its code names on captured objects and on
+  ``self``; numbers by value, anything else by identity. A change (``model = MLP(...)`` run
+  again in a notebook, ``alpha = 10``, ``self.w = Scalar(...)``) traces again. A function
+  that changes that state while it is traced (a parameter made on the first call) is traced
+  once more; if it changes it every time, ``TracedStateError`` names the variable. State
+  further away (``model.layers[0].w`` rebound, items of a captured list) is not guarded.
+- The cache keeps ``cache_size`` traces (``jit(f, cache_size=...)``, default ``CACHE_SIZE``,
+  32), least recently used out; a function that has traced ``RETRACE_WARNING`` (8) times
+  warns once, naming what changed (an argument's shape, a guarded variable).
 - What comes back: ``Result`` objects (``.data``, ``.backward()``) in the structure returned;
-  ``backward()`` adds into the parameters' ``.grad`` exactly as eager ``backward()`` does.
+  ``backward()`` adds into the parameters' ``.grad`` exactly as eager ``backward()`` does, all
+  or nothing (interrupted part-way, every ``.grad`` is left as it was).
 - Threads: one trace at a time in a process (a thread that needs a structure being traced
   waits for it); each thread replays into buffers of its own, so calls at once never mix.
-- What is refused: reading a value while tracing (``s.data``, ``float(s)``, ``if``/comparisons/
-  ``int()``/``%``/numpy functions on an argument's number, an op on numbers alone, gradients
-  as numbers from ``backward()`` or ``grad()``) raises ``TracedValueError`` naming the line,
-  since a replay would follow the branch the trace saw whatever the new values. Compute with
-  ops (``x.relu()``, ``b + (a - b).relu()`` for a maximum) instead; inside, take gradients
-  with ``grad(..., create_graph=True)``.
+- What is refused: reading a value while tracing (``s.data``, ``s.grad``, ``float(s)``,
+  ``if``/comparisons/``int()``/``%``/numpy functions on an argument's number,
+  ``isinstance()`` of an argument's number, an op on numbers alone, gradients as numbers from
+  ``backward()`` or ``grad()``) raises ``TracedValueError`` naming the line, since a replay
+  would follow the branch the trace saw whatever the new values; so does drawing numbers
+  from ``random`` or ``numpy.random`` (a replay would repeat the trace's draws: pass a dropout
+  mask in as an argument). Compute with ops (``x.relu()``, ``b + (a - b).relu()`` for a
+  maximum) instead; inside, take gradients with ``grad(..., create_graph=True)``.
+  ``type(x)`` of an argument's number cannot be refused: it is ``TracedNumber`` while tracing.
+- Memory: a large, deep trace (from ``tape.TAPE_NODES`` nodes, few per level) replays from a
+  flat tape instead of generated code (``strategy="tape"``), within a few times eager mode's
+  memory (``benchmarks/jit_memory.py``).
 
 Replays equal eager results to within rounding (matrix products, and the contributions to a
 parameter's gradient, may add in another order); IEEE special values propagate as in eager
@@ -33,9 +52,10 @@ mode. Ops without array forms are looped over their scalar forms.
 
 # fmt: off
 from .function import JitFunction, Result, StaleResultError, TraceInfo, jit
-from .trace import JitArgumentError, JitOutputError, TracedNumber, TracedValueError
+from .trace import (JitArgumentError, JitOutputError, TracedNumber, TracedStateError,
+                    TracedValueError)
 
 __all__ = [
     "JitArgumentError", "JitFunction", "JitOutputError", "Result", "StaleResultError",
-    "TraceInfo", "TracedNumber", "TracedValueError", "jit",
+    "TraceInfo", "TracedNumber", "TracedStateError", "TracedValueError", "jit",
 ]

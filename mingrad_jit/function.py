@@ -6,17 +6,35 @@ import functools
 import gc
 import threading
 import time
+import warnings
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
 
+from mingrad_core import Scalar, is_real, to_float
+
+from .guards import Guards, collect
 from .plan import Plan, build
 from .replay import make_replay
-from .trace import JitArgumentError, Tracer, as_float, flatten_arguments, is_number, remake
+from .tape import Tape, replay_of
+from .trace import (
+    JitArgumentError,
+    TracedStateError,
+    Tracer,
+    flatten_arguments,
+    kept,
+    remake,
+)
+
+CACHE_SIZE = 32  # traces kept per jitted function (per instance, on a method), least recent out
+RETRACE_WARNING = 8  # warn (once per jitted function) when it has traced this many times
 
 _tracing = threading.RLock()
+_grads = attrgetter("grad")
 
 
 class StaleResultError(RuntimeError):
@@ -40,10 +58,10 @@ class TraceInfo:
 class _Run:
     """One thread's replay of a trace (its own buffers), and how many calls have used it."""
 
-    __slots__ = ("replay", "calls")
+    __slots__ = ("replay", "calls", "params")
 
     def __init__(self, replay) -> None:
-        self.replay, self.calls = replay, 0
+        self.replay, self.calls, self.params = replay, 0, replay.plan.params
 
 
 class _Entry:
@@ -53,10 +71,13 @@ class _Entry:
     mix their values (a thread's first call writes out and compiles the plan's code again).
     """
 
-    __slots__ = ("plan", "strategy", "outputs", "slots", "info", "_runs")
+    __slots__ = ("plan", "strategy", "outputs", "slots", "info", "guards", "_runs")
 
-    def __init__(self, plan: Plan, replay, outputs: Any, info: TraceInfo) -> None:
+    def __init__(
+        self, plan: Plan | Tape, replay, outputs: Any, info: TraceInfo, guards: Guards
+    ) -> None:
         self.plan, self.strategy, self.outputs, self.info = plan, replay.strategy, outputs, info
+        self.guards = guards
         self.slots = np.array(plan.outputs, dtype=np.intp)  # the roots' slots, to read them
         self._runs = threading.local()
         self._runs.run = _Run(replay)
@@ -65,7 +86,7 @@ class _Entry:
         """The calling thread's replay."""
         run = getattr(self._runs, "run", None)
         if run is None:
-            run = self._runs.run = _Run(make_replay(self.plan, self.strategy))
+            run = self._runs.run = _Run(replay_of(self.plan, self.strategy, make_replay))
         return run
 
 
@@ -85,7 +106,10 @@ class Result:
         self._run, self._slot, self._call = run, slot, run.calls
 
     def backward(self, gradient: float = 1.0) -> None:
-        """Backpropagate from this result into the parameters' ``.grad`` (they accumulate)."""
+        """Backpropagate from this result into the parameters' ``.grad`` (they accumulate).
+
+        All or nothing: should it stop part-way (an exception, ``KeyboardInterrupt``), every
+        ``.grad`` is left as it was."""
         run = self._run
         if run.calls != self._call:
             raise StaleResultError(
@@ -93,12 +117,18 @@ class Result:
                 "called again with arguments of the same structure since, which replaced "
                 "this call's values; call backward() before the next call"
             )
-        if not is_number(gradient):
+        if isinstance(gradient, Scalar) or not is_real(gradient):
             raise TypeError(
                 f"backward() takes a real number as the gradient; got {type(gradient).__name__} "
                 f"{gradient!r:.60}"
             )
-        run.replay.backward(self._slot, as_float(gradient))
+        before = list(map(_grads, run.params))
+        try:
+            run.replay.backward(self._slot, to_float(gradient))
+        except BaseException:
+            for p, g in zip(run.params, before):
+                p.grad = g
+            raise
 
     def __float__(self) -> float:
         return self.data
@@ -110,24 +140,33 @@ class Result:
 class JitFunction:
     """A function traced once per argument structure and replayed as array code.
 
-    ``traces`` counts the calls that traced (a new structure: nesting and lengths);
-    ``replays`` the calls that reused a trace. On a method, each instance gets a jitted
-    function of its own, with ``self`` bound: its Scalars are parameters, not arguments.
+    ``traces`` counts the calls that traced (a new structure: nesting and lengths; or a guard
+    that failed: see ``mingrad_jit.guards``); ``replays`` the calls that reused a trace. The
+    ``cache_size`` most recently used traces are kept. On a method, each instance gets a
+    jitted function of its own, with ``self`` bound: its Scalars are parameters, not arguments.
+    A copy of the instance (``copy.copy``, ``deepcopy``, ``pickle``) gets its own on first use.
     """
 
-    def __init__(self, fn: Callable, strategy: str = "auto") -> None:
+    def __init__(self, fn: Callable, strategy: str = "auto", cache_size: int = CACHE_SIZE) -> None:
         if not callable(fn):
             raise TypeError(f"jit() takes a function; got {type(fn).__name__} {fn!r}")
-        if strategy not in ("auto", "levels", "code"):
-            raise ValueError(f"strategy is 'auto', 'levels' or 'code'; got {strategy!r}")
+        if strategy not in ("auto", "levels", "code", "tape"):
+            raise ValueError(f"strategy is 'auto', 'levels', 'code' or 'tape'; got {strategy!r}")
+        if type(cache_size) is not int or cache_size < 1:
+            raise ValueError(
+                f"cache_size is a whole number of traces, at least 1; got {cache_size!r}"
+            )
         functools.update_wrapper(self, fn)
         self.fn = fn
         self._name = getattr(fn, "__qualname__", repr(fn))
         self.strategy = strategy
+        self.cache_size = cache_size
         self.traces = 0
         self.replays = 0
         self._counting = threading.Lock()
-        self._cache: dict[tuple, _Entry] = {}
+        self._cache: OrderedDict[tuple, _Entry] = OrderedDict()
+        self._owner: object = None  # the instance a jitted method is bound to
+        self._warned = False
 
     @property
     def name(self) -> str:
@@ -139,17 +178,31 @@ class JitFunction:
     def __get__(self, instance: object, owner: type | None = None) -> JitFunction:
         if instance is None:
             return self
-        bound = JitFunction(functools.partial(self.fn, instance), self.strategy)
-        bound._name = self._name
-        try:  # kept on the instance, where the next lookup finds it: one cache per instance
-            vars(instance)[self._attribute] = bound
+        try:  # kept on the instance: one cache per instance, and a copy's is not the original's
+            state = vars(instance)
+            bound = state.get(self._attribute)
         except (AttributeError, TypeError) as exc:  # no __dict__, or not set by a class body
             raise TypeError(
                 f"jitted method {self.name}() keeps each instance's traces in the instance's "
                 f"__dict__; {type(instance).__name__} instances have none (__slots__), or jit "
                 "was not applied in the class body: jit a function of the instance instead"
             ) from exc
+        if bound.__class__ is JitFunction and bound._owner is instance:
+            return bound
+        bound = JitFunction(functools.partial(self.fn, instance), self.strategy, self.cache_size)
+        bound._name, bound._owner = self._name, instance
+        state[self._attribute] = bound
         return bound
+
+    def __set__(self, instance: object, value: object) -> None:
+        raise AttributeError(f"{self.name} is a jitted method; it cannot be assigned")
+
+    def __reduce__(self) -> str | tuple:
+        # A bound method's traces hold the instance's parameters: a copy or an unpickled
+        # instance binds afresh on first use. A plain function pickles by its qualified name.
+        if self._owner is not None:
+            return (_unbound, ())
+        return self.__qualname__
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if Tracer.active() is not None:  # called while tracing another function: inline it
@@ -161,11 +214,13 @@ class JitFunction:
             )
         key, values = flatten_arguments(args, self.name)
         entry = self._cache.get(key)
-        if entry is None:
+        if entry is None or entry.guards.changed() is not None:
             entry = self._traced(key, args, values)
         else:
             with self._counting:
                 self.replays += 1
+                if key in self._cache:
+                    self._cache.move_to_end(key)
         run = entry.run()
         run.calls += 1  # first: a forward that raises part-way has still spoiled older results
         run.replay.forward(values)
@@ -177,17 +232,58 @@ class JitFunction:
         # waited here finds the trace another thread just made for the same structure.
         with _tracing:
             entry = self._cache.get(key)
-            traced = entry is None
+            why = _why(self._cache, key, entry)
+            traced = why is not None
             if traced:
-                entry = self._cache[key] = self._trace(key, args, values)
+                entry = self._trace(key, args, values)
         with self._counting:
             if traced:
+                self._cache[key] = entry
+                self._cache.move_to_end(key)
+                while len(self._cache) > self.cache_size:
+                    self._cache.popitem(last=False)
                 self.traces += 1
+                warn = self.traces >= RETRACE_WARNING and not self._warned and why
+                self._warned = self._warned or bool(warn)
             else:
                 self.replays += 1
+                warn = ""
+        if warn:
+            warnings.warn(
+                f"jitted {self.name}() has traced {self.traces} times; this time because "
+                f"{warn}. Each trace runs the function eagerly and plans it again: keep the "
+                "arguments' structure and the state it reads fixed between calls (cache_size="
+                f"{self.cache_size} traces are kept).",
+                RuntimeWarning,
+                stacklevel=3,
+            )
         return entry
 
     def _trace(self, key: tuple, args: tuple, values: np.ndarray) -> _Entry:
+        # A function that changes the outside state it reads while tracing (a parameter made
+        # on the first call) is traced once more, seeing that state as it now is.
+        for _ in range(2):
+            guards = collect(self.fn)
+            entry, made = self._record(key, args, values, guards)
+            changed = guards.changed()
+            escaped = kept(made)
+            if changed is None and not escaped:
+                return entry
+            del entry
+            what = changed or (
+                f"{len(escaped)} Scalar(s) made while tracing (the first {escaped[0]!r}) are "
+                "kept outside the function"
+            )
+            del escaped
+        raise TracedStateError(
+            f"jitted {self.name}() changes state it reads from outside on every call: {what}. "
+            "A replay cannot repeat that change. Make the state (parameters, say) before the "
+            "first call, or keep it inside the function."
+        )
+
+    def _record(
+        self, key: tuple, args: tuple, values: np.ndarray, guards: Guards
+    ) -> tuple[_Entry, list]:
         # The cyclic garbage collector would scan every node of the growing graph again and
         # again, and nothing here makes cycles: pause it while recording and planning.
         collecting = gc.isenabled()
@@ -196,8 +292,9 @@ class JitFunction:
             start = time.perf_counter()
             recorded = Tracer(self.name).run(self.fn, args, values)
             middle = time.perf_counter()
-            plan = build(recorded)
-            replay = make_replay(plan, self.strategy)
+            tape = Tape.of(recorded, self.strategy)
+            plan = tape if tape is not None else build(recorded)
+            replay = replay_of(plan, self.strategy, make_replay)
             end = time.perf_counter()
         finally:
             if collecting:
@@ -212,15 +309,45 @@ class JitFunction:
             trace_seconds=middle - start,
             plan_seconds=end - middle,
         )
-        return _Entry(plan, replay, recorded.outputs, info)
+        return _Entry(plan, replay, recorded.outputs, info, guards), recorded.made
 
     def info(self) -> list[TraceInfo]:
-        """One ``TraceInfo`` per cached trace, in the order they were made."""
+        """One ``TraceInfo`` per cached trace, least recently used first."""
         return [entry.info for entry in self._cache.values()]
 
     def clear(self) -> None:
         """Forget every trace (the next call traces again); the counts are kept."""
         self._cache.clear()
+
+
+def _unbound() -> None:
+    """What a jitted method's per-instance cache becomes in a copy: nothing, bound afresh."""
+    return None
+
+
+def _why(cache: OrderedDict, key: tuple, entry: _Entry | None) -> str | None:
+    """Why a call with ``key`` must trace (``""``: the first trace), or None if ``entry`` holds."""
+    if entry is not None:
+        changed = entry.guards.changed()
+        return None if changed is None else f"{changed} changed"
+    if not cache:
+        return ""
+    last = next(reversed(cache))
+    return _difference(last, key)
+
+
+def _difference(old: tuple, new: tuple) -> str:
+    """How the arguments' structure ``new`` differs from ``old``, in words."""
+    if len(old) != len(new):
+        return f"the number of arguments changed from {len(old)} to {len(new)}"
+    for position, (a, b) in enumerate(zip(old, new), 1):
+        if a == b:
+            continue
+        shapes = [x[1] if isinstance(x, tuple) and len(x) == 3 else None for x in (a, b)]
+        if None not in shapes and shapes[0] != shapes[1]:
+            return f"argument {position}'s shape changed from {shapes[0]} to {shapes[1]}"
+        return f"argument {position}'s structure changed (nesting, lengths or container types)"
+    return "a trace was dropped from the cache (cache_size) and is needed again"
 
 
 def _fill(structure: Any, results: list[Result]) -> Any:
@@ -229,13 +356,18 @@ def _fill(structure: Any, results: list[Result]) -> Any:
     return remake(structure, [_fill(item, results) for item in structure])
 
 
-def jit(fn: Callable | None = None, *, strategy: str = "auto") -> Any:
+def jit(fn: Callable | None = None, *, strategy: str = "auto", cache_size: int = CACHE_SIZE) -> Any:
     """Trace ``fn`` once per argument structure and replay it as numpy code.
 
     Use as ``@jit`` or ``@jit(strategy="levels")``. ``strategy``: ``"levels"`` (a numpy call
     per group of same-op nodes of a level), ``"code"`` (generated straight-line Python, for
-    deep, narrow graphs) or ``"auto"`` (whichever the graph's shape makes faster).
+    deep, narrow graphs), ``"tape"`` (a loop over a flat tape of the graph, for very large
+    deep ones, where generated code costs too much to compile; ``mingrad_jit.tape``) or
+    ``"auto"`` (whichever the graph's shape and size make best).
+    ``cache_size``: how many traces to keep (default ``CACHE_SIZE``, 32); the least recently
+    used goes first. After ``RETRACE_WARNING`` (8) traces, a ``RuntimeWarning`` (once) names
+    what changed.
     """
     if fn is None:
-        return functools.partial(jit, strategy=strategy)
-    return JitFunction(fn, strategy)
+        return functools.partial(jit, strategy=strategy, cache_size=cache_size)
+    return JitFunction(fn, strategy, cache_size)

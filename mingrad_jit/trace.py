@@ -9,20 +9,24 @@ labels mixed into expressions are fed anew on every replay; reading a value (``.
 from __future__ import annotations
 
 import linecache
-import math
 import numbers
+import random
 import sys
 import threading
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from mingrad_core import Scalar, to_float, watch
+from mingrad_core import Scalar, is_real, to_float, watch
 
 # Frames of these packages are the machinery; the error names the first frame outside them.
 _MACHINERY = ("mingrad_core", "mingrad_jit")
+# Frames that may ask an argument's class while tracing (type checks of the engine and models).
+_TYPE_CHECKERS = (*_MACHINERY, "mingrad_ops", "mingrad_nn", "numpy", "abc")
+_GRAD = Scalar.__dict__["grad"]  # the descriptor of Scalar.grad, put back after a trace
 
 
 class TracedValueError(TypeError):
@@ -35,6 +39,14 @@ class JitArgumentError(TypeError):
 
 class JitOutputError(TypeError):
     """A jitted function returned something other than Scalars in (nested) tuples or lists."""
+
+
+class TracedStateError(RuntimeError):
+    """A jitted function changes, on every trace, the outside state that its trace reads."""
+
+
+def _caller_module(depth: int) -> str:
+    return sys._getframe(depth + 1).f_globals.get("__name__", "")
 
 
 def _user_line() -> str:
@@ -83,6 +95,18 @@ class TracedNumber:
 
     def __repr__(self) -> str:
         return f"TracedNumber(slot={self.slot})"
+
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:
+        # isinstance(x, float) on an argument asks for this: a replay would take the branch the
+        # trace took whatever the argument's type, so the question is refused outside the engine.
+        if not _caller_module(1).startswith(_TYPE_CHECKERS):
+            self._refuse(
+                "isinstance() or __class__ of",
+                " Every number of a jitted function's arguments is a float on replay; "
+                "convert ints outside the function if it must tell them apart.",
+            )
+        return TracedNumber
 
     def _refuse(self, what: str, hint: str = ""):
         raise refuse(
@@ -189,7 +213,8 @@ class Trace:
     ``outputs`` mirrors the returned structure with Scalars at its leaves; ``slots`` maps the id
     of each leaf made from an argument to its slot; ``created`` holds the ids of every leaf or
     constant made while tracing (the others the outputs reach are parameters); ``keep`` keeps
-    those nodes alive so their ids stay unique.
+    those nodes alive so their ids stay unique; ``made`` holds weak references to the leaves
+    made from numbers that are not arguments, to see which outlive the trace (``kept``).
     """
 
     outputs: Any
@@ -197,6 +222,15 @@ class Trace:
     slots: dict[int, int]
     created: set[int]
     keep: list[Scalar]
+    made: list[weakref.ref]
+
+
+def kept(made: list[weakref.ref]) -> list[Scalar]:
+    """The leaves of ``made`` that take gradients and are still alive once the trace and its
+    graph are dropped: something outside the function keeps them (a lazily created parameter).
+    """
+    alive = (ref() for ref in made)
+    return [node for node in alive if node is not None and node.grad is not None]
 
 
 class Tracer:
@@ -214,14 +248,14 @@ class Tracer:
         self.slots: dict[int, int] = {}
         self.created: set[int] = set()
         self.keep: list[Scalar] = []
+        self.made: list[weakref.ref] = []
 
     def read(self, node: Scalar) -> None:
         raise refuse(
             "reading the value of a Scalar (.data, float(), or gradients as numbers: "
             "backward(), grad())",
             self.name,
-            " Gradients: call backward() on the jitted function's result, outside it; inside, "
-            "grad(..., create_graph=True) gives them as Scalars, which a trace records.",
+            _GRADIENTS_HINT,
         )
 
     def leaf(self, node: Scalar, value: object) -> float:
@@ -230,24 +264,55 @@ class Tracer:
         if isinstance(value, TracedNumber):
             self.slots[id(node)] = value.slot
             return value._value
+        self.made.append(weakref.ref(node))
         return to_float(value)  # the core's own check and conversion of the number
 
     def run(self, fn: Callable, args: tuple, values: np.ndarray) -> Trace:
         """Call ``fn`` on ``args`` with its numbers replaced by ``TracedNumber``; keep the graph."""
         flat = iter(range(len(values)))
         stand_ins = _rebuild(args, lambda: self._number(next(flat), values))
+        drawn = _random_states()
         Tracer._running.tracer = self
+        Scalar.grad = property(_read_grad, _GRAD.__set__, _GRAD.__delete__, _GRAD.__doc__)
         try:
             with watch(self):
                 result = fn(*stand_ins)
         finally:
+            Scalar.grad = _GRAD
             Tracer._running.tracer = None
+        if _random_states() != drawn:
+            raise TracedValueError(
+                f"{self.name}() drew random numbers (random or numpy.random) while jit traced "
+                "it: every replay would repeat this trace's draws (one dropout mask for every "
+                "call). Draw them outside the jitted function and pass them in as an argument "
+                "(a list of 0/1 mask values, say), or call the function without jit."
+            )
         roots: list[Scalar] = []
         outputs = _collect_outputs(result, roots, self.name)
-        return Trace(outputs, roots, self.slots, self.created, self.keep)
+        return Trace(outputs, roots, self.slots, self.created, self.keep, self.made)
 
     def _number(self, slot: int, values: np.ndarray) -> TracedNumber:
         return TracedNumber(slot, float(values[slot]), self)
+
+
+_GRADIENTS_HINT = (
+    " Gradients: call backward() on the jitted function's result, outside it; inside, "
+    "grad(..., create_graph=True) gives them as Scalars, which a trace records."
+)
+
+
+def _read_grad(node: Scalar) -> Any:
+    """``node.grad``, refused to the traced function's own code while this thread traces."""
+    tracer = Tracer.active()
+    if tracer is not None and not _caller_module(1).startswith(_MACHINERY):
+        raise refuse("reading .grad of a Scalar", tracer.name, _GRADIENTS_HINT)
+    return _GRAD.__get__(node, Scalar)
+
+
+def _random_states() -> tuple:
+    """Where the global random generators (random's, numpy's legacy one) stand."""
+    _, keys, position, *_ = np.random.get_state()
+    return random.getstate(), keys.tobytes(), position
 
 
 def _rebuild(value: Any, make: Callable[[], TracedNumber]) -> Any:
@@ -316,21 +381,12 @@ def _row_types(value: Any, depth: int) -> tuple:
     return (rows, tuple(_row_types(row, depth - 1) for row in value))
 
 
-def as_float(value: Any) -> float:
-    """``float(value)``, but an int too large for a float is ±inf, as in eager mode."""
-    try:
-        return float(value)
-    except OverflowError:
-        return math.inf if value > 0 else -math.inf
+as_float = to_float  # the core's conversion of a real number, under the name callers use
 
 
 def is_number(value: object) -> bool:
-    if isinstance(value, (Scalar, TracedNumber)):
-        return False
-    if isinstance(value, numbers.Real):
-        return True
-    dtype = getattr(value, "dtype", None)
-    return getattr(value, "shape", None) == () and getattr(dtype, "kind", "") in "biuf"
+    """A real number as the core counts them (``is_real``); not a Scalar, nor a stand-in."""
+    return not isinstance(value, (Scalar, TracedNumber)) and is_real(value)
 
 
 def _flatten_ragged(value: Any, position: int, name: str) -> tuple[Any, list[float]]:

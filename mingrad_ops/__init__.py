@@ -3,7 +3,11 @@
 Numeric policy, the same for every op: IEEE-754 results, as PyTorch gives, never a Python
 error. exp overflows to inf; log(0) is -inf and log of a negative is nan; 0 to a negative
 power is inf; a negative base to a fractional power is nan; nan goes in, nan comes out.
-At kinks: relu'(0) = 0, and d(x**0)/dx = 0 everywhere, 0 included.
+At kinks: relu'(0) = 0, and d(x**0)/dx = 0 everywhere, 0 included. relu(nan) is nan and its
+gradient there is 1, as PyTorch's (which passes the upstream gradient on at nan).
+
+Gradients branch with ``where`` (a zero-gradient op), never by reading a value, so that
+``grad(..., create_graph=True)`` inside a jitted function records them.
 
 Each primitive also has array forms (numpy, for ``mingrad_jit``) beside its scalar forms,
 giving the same values: the same formulas in the same order, calling the same C library
@@ -18,16 +22,25 @@ against finite differences.
 """
 
 import math
-import sys
 import operator
+import sys
 from collections.abc import Callable
 
 from mingrad_core import functional as F
 from mingrad_core import hookimpl
 
+from . import logsumexp, select
 from .gradcheck import CheckReport, check_op
+from .logsumexp import log_softmax, softmax
 
-__all__ = ["CheckReport", "check_op", "mingrad_register_ops", "numpy_form"]
+__all__ = [
+    "CheckReport",
+    "check_op",
+    "log_softmax",
+    "mingrad_register_ops",
+    "numpy_form",
+    "softmax",
+]
 
 POSITIVE = (0.1, 5.0)
 
@@ -74,26 +87,56 @@ def _pow(a: float, b: float) -> float:
     return out if type(out) is float else math.nan  # a complex result: negative ** fraction
 
 
-_RECIPROCAL_OVERFLOWS = 1 / sys.float_info.max  # below it (in size), 1 / x is inf
+_MAX = sys.float_info.max
 
 
 def _pow_gradient(a, b, out):
     # d(x**0)/dx = 0 for every x, where the formula can give 0 * inf (x = 0, or x so small
-    # that x**-1 overflows). With create_graph (Scalars) the formula is kept elsewhere: its
-    # dependence on b is what the second derivatives need.
-    if float(b) == 0 and (b.__class__ is float or abs(float(a)) < _RECIPROCAL_OVERFLOWS):
-        da = 0.0
-    else:
-        da = b * F.pow(a, b - 1)
-    # d(0**b)/db = 0 for b >= 0 (0**b is 0, or 1 at b = 0), where the formula gives 0 * -inf;
-    # PyTorch takes the same value.
-    db = 0.0 if float(a) == 0 and float(b) >= 0 else out * F.log(a)
-    return da, db
+    # that x**-1 overflows); d(0**b)/db = 0 for b >= 0 (0**b is 0, or 1 at b = 0), where the
+    # formula gives 0 * -inf. PyTorch takes the same values.
+    if a.__class__ is float and b.__class__ is float:
+        da = 0.0 if b == 0 else b * F.pow(a, b - 1)
+        return da, 0.0 if a == 0 and b >= 0 else out * F.log(a)
+    # On Scalars (create_graph=True) the same choices, made by where() rather than by reading
+    # a value, so that a trace records them; at b = 0, b * (1/a) keeps the dependence on b
+    # that the second derivatives need (d2/da db is 1/a), and only an infinite 1/a becomes 0.
+    power = F.pow(a, b - 1)
+    infinite = F.relu(power - _MAX) + F.relu(-power - _MAX)
+    da = b * F.where(b, power, F.where(infinite, 0.0, power))
+    log_term = out * F.log(a)
+    return da, F.where(a, log_term, F.where(F.relu(-b), log_term, 0.0))
 
 
 def _pow_gradient_array(np, a, b, out):
     da = np.where(b == 0, 0.0, b * np.power(a, b - 1))
     return da, np.where((a == 0) & (b >= 0), 0.0, out * np.log(a))
+
+
+def _div(a: float, b: float) -> float:
+    try:
+        return a / b
+    except ZeroDivisionError:  # IEEE: ±inf, or nan for 0 / 0 and nan / 0
+        if a == 0 or a != a:
+            return math.nan
+        return math.copysign(math.inf, a) * math.copysign(1.0, b)
+
+
+def _relu_gradient(x, out):
+    # 1 above 0, 0 at or below it, and 1 at nan (the upstream gradient passes, as PyTorch's)
+    if x.__class__ is float:
+        return (0.0 if x <= 0 else 1.0,)
+    return (F.where(F.relu(x), 1.0, 0.0),)  # relu(x) is nonzero above 0 and at nan
+
+
+def _abs_gradient(x, out):
+    # the sign of x: 0 at 0, and 1 at nan (the upstream gradient passes, as relu's)
+    if x.__class__ is float:
+        return (0.0 if x == 0 else -1.0 if x < 0 else 1.0,)
+    return (F.where(x, F.where(F.relu(x), 1.0, -1.0), 0.0),)
+
+
+def _abs_gradient_array(np, x, out):
+    return (np.where(x == 0, 0.0, np.where(x < 0, -1.0, 1.0)),)
 
 
 def _relu_array(np, x):
@@ -145,26 +188,44 @@ def _linear_gradient_array(np, block, out):
 # fmt: off
 @hookimpl
 def mingrad_register_ops(register):
-    # Primitives: the forward and the local gradient (one term per input, given the inputs
-    # and the output) side by side, then the same two on numpy arrays (for mingrad_jit).
+    # The forward and the local gradient (one term per input, given the inputs and the
+    # output) side by side, then the same two on numpy arrays (for mingrad_jit).
     register(name="add", arity=2, operator="+", label="+", forward=operator.add,
              gradient=lambda a, b, out: (1.0, 1.0),
              array_forward=numpy_form(lambda np, a, b: a + b),
              array_gradient=lambda a, b, out: (1.0, 1.0), doc="a + b")
+    register(name="sub", arity=2, operator="-", label="-", forward=operator.sub,
+             gradient=lambda a, b, out: (1.0, -1.0),
+             array_forward=numpy_form(lambda np, a, b: a - b),
+             array_gradient=lambda a, b, out: (1.0, -1.0), doc="a - b")
+    register(name="neg", arity=1, operator="neg", label="-", forward=operator.neg,
+             gradient=lambda x, out: (-1.0,),
+             array_forward=numpy_form(lambda np, x: -x),
+             array_gradient=lambda x, out: (-1.0,), doc="-x")
     register(name="mul", arity=2, operator="*", label="*", forward=operator.mul,
              gradient=lambda a, b, out: (b, a),
              array_forward=numpy_form(lambda np, a, b: a * b),
              array_gradient=lambda a, b, out: (b, a), doc="a * b")
+    # d/db is -out / b rather than -a / b**2, which overflows for a tiny b.
+    register(name="div", arity=2, operator="/", label="/", forward=_div,
+             gradient=lambda a, b, out: (1 / b, -out / b),
+             array_forward=numpy_form(lambda np, a, b: a / b),
+             array_gradient=numpy_form(lambda np, a, b, out: (1 / b, -out / b)),
+             domain=((-2.0, 2.0), POSITIVE), doc="a / b")
     register(name="pow", arity=2, operator="**", label="**", forward=_pow,
              gradient=_pow_gradient,
              array_forward=numpy_form(lambda np, a, b: np.power(a, b)),
              array_gradient=numpy_form(_pow_gradient_array),
              domain=(POSITIVE, (-3.0, 3.0)), doc="a ** b")
     register(name="relu", arity=1, label="ReLU", forward=lambda x: 0.0 if x <= 0 else x,
-             gradient=lambda x, out: (1.0 if float(x) > 0 else 0.0,),
+             gradient=_relu_gradient,
              array_forward=numpy_form(_relu_array),
-             array_gradient=numpy_form(lambda np, x, out: ((x > 0).astype(np.float64),)),
+             array_gradient=numpy_form(lambda np, x, out: (np.where(x <= 0, 0.0, 1.0),)),
              doc="max(x, 0)")
+    register(name="abs", arity=1, operator="abs", label="|x|", forward=math.fabs,
+             gradient=_abs_gradient,
+             array_forward=numpy_form(lambda np, x: np.abs(x)),
+             array_gradient=numpy_form(_abs_gradient_array), doc="|x|, the absolute value")
     register(name="tanh", arity=1, forward=math.tanh,
              gradient=lambda x, out: (1 - out * out,),
              array_forward=numpy_form(_tanh_array),
@@ -172,10 +233,9 @@ def mingrad_register_ops(register):
     register(name="exp", arity=1, forward=_exp, gradient=lambda x, out: (out,),
              array_forward=numpy_form(lambda np, x: np.exp(x)),
              array_gradient=lambda x, out: (out,), doc="e ** x")
-    # An array exponent: numpy computes x ** -1.0 with a scalar -1.0 as 1 / x, an ulp off pow.
-    register(name="log", arity=1, forward=_log, gradient=lambda x, out: (F.pow(x, -1.0),),
+    register(name="log", arity=1, forward=_log, gradient=lambda x, out: (1 / x,),
              array_forward=numpy_form(lambda np, x: np.log(x)),
-             array_gradient=numpy_form(lambda np, x, out: (np.power(x, np.full_like(x, -1.0)),)),
+             array_gradient=numpy_form(lambda np, x, out: (1 / x,)),
              domain=(POSITIVE,), doc="natural logarithm")
     register(name="linear", arity=1, variadic=True, operator="linear", label="Σ w·x + b",
              forward=_linear,
@@ -183,10 +243,19 @@ def mingrad_register_ops(register):
              array_forward=numpy_form(_linear_array),
              array_gradient=numpy_form(_linear_gradient_array),
              doc="linear(b, w1..wn, x1..xn) = b + Σ wi·xi")
-    # Composites: built from the primitives, differentiated through them.
-    register(name="neg", arity=1, operator="neg", label="-", forward=lambda x: x * -1.0,
-             doc="-x")
-    register(name="sub", arity=2, operator="-", label="-", forward=lambda a, b: a + b * -1.0,
-             doc="a - b")
-    register(name="div", arity=2, operator="/", label="/", forward=lambda a, b: a * b**-1.0,
-             domain=((-2.0, 2.0), POSITIVE), doc="a / b")
+    register(name="logsumexp", arity=1, variadic=True, label="logΣexp",
+             forward=logsumexp.logsumexp, gradient=logsumexp.logsumexp_gradient,
+             array_forward=numpy_form(logsumexp.logsumexp_array),
+             array_gradient=numpy_form(logsumexp.logsumexp_gradient_array),
+             doc="log(exp(x1) + ... + exp(xn)), stable")
+    # Choices: the condition or index is an input (fed anew under jit), with zero gradient.
+    register(name="where", arity=3, label="where", forward=select.where,
+             gradient=select.where_gradient,
+             array_forward=numpy_form(select.where_array),
+             array_gradient=numpy_form(select.where_gradient_array),
+             doc="a if c != 0 else b")
+    register(name="pick", arity=2, variadic=True, label="[i]", forward=select.pick,
+             gradient=select.pick_gradient,
+             array_forward=numpy_form(select.pick_array),
+             array_gradient=numpy_form(select.pick_gradient_array),
+             domain=select.PICK_DOMAIN, doc="pick(i, x0..xn-1) = xi (an embedding lookup)")

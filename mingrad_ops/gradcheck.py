@@ -1,4 +1,5 @@
-"""A gradient checker for op authors: an op's gradients against central finite differences."""
+"""A checker for op authors: an op's gradients against central finite differences, and its
+array forms (if it declares any) against its scalar forms (``formcheck``, with numpy)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,15 @@ from mingrad_core import OpSpec, Scalar, get_op, grad
 
 
 class CheckReport(NamedTuple):
-    """The outcome of checking one op. ``errors`` are worst relative errors, first order first."""
+    """The outcome of checking one op. ``errors`` are worst relative errors, first order first;
+    ``ulps``: the array forms' worst distance from the scalar forms (forward, gradient), in
+    ulps, when ``check_op`` compared them."""
 
     op: str
     ok: bool
     errors: tuple[float, ...]
     message: str
+    ulps: tuple[float, ...] = ()
 
 
 def _value(spec: OpSpec, point: list[float]) -> tuple[float]:
@@ -52,6 +56,10 @@ def check_op(
     worst ``|analytic - numeric| / (atol + rtol * |numeric|)``, so above 1 means failed.
     An op whose forward or gradient raises, or returns the wrong number or kind of terms, fails
     with the error in ``message`` and an infinite error from the order where it happened on.
+    An op that declares array forms has them checked too (``formcheck.check_array_forms``, with
+    the same ``samples`` and ``seed``) when numpy is installed: read-only inputs, one real per
+    node back, and values within the numeric policy of the scalar forms'; ``ulps`` holds the
+    worst (empty when they were not checked).
     """
     if samples < 1 or order not in (1, 2):
         raise ValueError(f"check_op needs samples >= 1 and order 1 or 2; got {samples=}, {order=}")
@@ -87,6 +95,18 @@ def check_op(
                 worst[k:] = [math.inf] * (len(worst) - k)
                 message = f"op {spec.name!r}: at x={point}, {type(exc).__name__}: {exc}"
                 return CheckReport(spec.name, False, tuple(worst), message)
-    return CheckReport(
+    report = CheckReport(
         spec.name, not failure, tuple(worst), f"op {spec.name!r}: {failure}" if failure else "ok"
     )
+    if spec.gradient is None or (spec.array_forward is None and spec.array_gradient is None):
+        return report
+    try:
+        from .formcheck import check_array_forms
+    except ModuleNotFoundError as exc:  # numpy: only jit uses array forms, and jit needs it
+        if exc.name != "numpy":
+            raise
+        return report  # ulps stays empty: the array forms were not checked
+    arrays = check_array_forms(spec, samples=samples, seed=seed)
+    if not arrays.ok:
+        return report._replace(ok=False, message=arrays.message, ulps=arrays.errors)
+    return report._replace(ulps=arrays.errors)

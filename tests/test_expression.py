@@ -1,6 +1,7 @@
 """The expression evaluator behind `mingrad graph`: IEEE numbers, clear errors, any length."""
 
 import math
+import re
 import subprocess
 import sys
 
@@ -73,6 +74,8 @@ def _leaves(root):
         ("True + x", "unsupported in an expression: 'True'"),
         ("1j * x", "unsupported in an expression: '1j'"),
         ("x +", "cannot parse expression"),
+        ("x\udcff", "'\\udcff' is not a character (the text is not valid UTF-8)"),
+        ("x\x00", "cannot parse expression 'x\\x00': source code string cannot contain null"),
         ("1" * 5000, "cannot parse expression"),
         ("(" * 3000 + "x" + ")" * 3000, "cannot parse expression"),
         ("+".join(["x"] * 3000), "too deeply nested"),
@@ -83,8 +86,9 @@ def _leaves(root):
     ],
 )
 def test_bad_expressions_raise_one_clear_error(source, message):
+    values = {"x": 1.0} if re.search(r"\bx\b", source) else {}
     with pytest.raises(ExpressionError, match="^[^\n]*$") as info:
-        evaluate(source, {"x": 1.0})
+        evaluate(source, values)
     assert message in str(info.value)
     assert len(str(info.value)) < 1000  # the source is quoted, not copied whole
 
@@ -97,10 +101,50 @@ def test_towers_of_powers_finish_at_once_in_a_fresh_process():
     sources = ["9**9**9", "2**10**10", "x**9**9**9**9", "10**10**10**10"]
     code = (
         "import sys; from mingrad.expression import evaluate\n"
-        "for source in sys.argv[1:]: print(evaluate(source, {'x': 2}).data)"
+        "for source in sys.argv[1:]:\n"
+        "    print(evaluate(source, {'x': 2} if 'x' in source else {}).data)"
     )
     result = subprocess.run(
         [sys.executable, "-c", code, *sources], capture_output=True, text=True, timeout=30
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["inf"] * len(sources)
+
+
+def test_a_value_the_expression_does_not_use_is_refused_naming_it_and_the_names_read():
+    with pytest.raises(ExpressionError) as info:
+        evaluate("x*x + tanh(w)", {"x": 0.5, "y": 2.0, "w": 1.0, "tanh": 3.0})
+    assert str(info.value) == (
+        "y, tanh given a value but not used: expression 'x*x + tanh(w)' reads the names w, x"
+    )
+
+
+def test_an_expression_without_names_refuses_any_value():
+    with pytest.raises(ExpressionError, match="x given a value but not used: .* reads no names"):
+        evaluate("1 + 2", {"x": 1.0})
+
+
+def test_a_missing_name_error_shows_the_values_not_used():
+    with pytest.raises(ExpressionError, match=r"^'x' has no value; .*\(given but not used: X\)$"):
+        evaluate("x * 2", {"X": 1.0})
+
+
+def test_names_are_read_as_python_reads_them():
+    root = evaluate("ﬁ * 2", {"ﬁ": 1.5})  # the ligature is "fi" once parsed
+    assert root.data == 3.0
+    assert {leaf.name for leaf in _leaves(root)} == {"fi", None}
+    with pytest.raises(ExpressionError, match="'ﬁ' and 'fi' are the same name"):
+        evaluate("fi", {"ﬁ": 1.0, "fi": 2.0})
+
+
+def test_a_wide_expression_lists_a_few_of_its_names_not_all():
+    source = "+".join(f"x{i}*w{i}" for i in range(200))
+    values = {f"{v}{i}": 1.0 for i in range(201) for v in "xw"}
+    with pytest.raises(ExpressionError) as info:
+        evaluate(source, values)
+    message = str(info.value)
+    assert message.startswith("x200, w200 given a value but not used: expression 'x0*w0+")
+    assert message.endswith(
+        "reads the names w0, w1, w10, w100, w101, w102, w103, w104, w105, "
+        "w106, w107, w108, ... (400 names)"
+    )

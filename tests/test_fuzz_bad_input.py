@@ -5,6 +5,7 @@ import json
 import keyword
 import math
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import mingrad_core
+from mingrad.cli import UsageError, build_parser, main
 from mingrad.expression import ExpressionError, evaluate
 from mingrad_core import OpRegistrationError, Scalar, register_op
 from mingrad_core import functional as F
@@ -124,13 +126,18 @@ def test_register_op_refuses_bad_fields_and_changes_nothing(name, changes):
     }
     before = mingrad_core.ops()
     shadows = hasattr(Scalar, name) and name not in before  # a Scalar attribute of its own
+    # an earlier example's op, registered from here: registering it again replaces it
+    ours = name in before and mingrad_core.origin_of(name).plugin == __name__
     try:
-        spec = register_op(**fields)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            spec = register_op(**fields)
     except OpRegistrationError as exc:
         assert str(exc) and mingrad_core.ops() == before
         return
     after = mingrad_core.ops()
-    assert name not in before and name.isidentifier()
+    assert (name not in before or ours) and name.isidentifier()
+    assert ours == any("replaces the op" in str(w.message) for w in caught)
     assert not keyword.iskeyword(name) and not keyword.issoftkeyword(name)
     assert name not in vars(F) and not shadows
     assert after == {**before, name: spec} and mingrad_core.get_op(name) is spec
@@ -290,9 +297,14 @@ bad_expressions = st.recursive(
 )
 
 
+def used(source: str, values: dict[str, float]) -> dict[str, float]:
+    """The values whose names occur in ``source`` (evaluate refuses a value not used)."""
+    return {name: v for name, v in values.items() if re.search(rf"\b{name}\b", source)}
+
+
 def check_evaluates_or_refuses(source: str) -> None:
     try:
-        result = evaluate(source, {"x": 1.5, "w": -0.5})
+        result = evaluate(source, used(source, {"x": 1.5, "w": -0.5}))
     except ExpressionError as exc:
         assert "\n" not in str(exc) and 0 < len(str(exc)) < 1000
     else:
@@ -314,7 +326,7 @@ def test_random_bad_trees_evaluate_or_are_refused_clearly(source):
 @fuzz
 @given(source=expressions(numbers_text))
 def test_numbers_fold_exactly_as_the_same_values_in_variables_would(source):
-    folded = evaluate(source, {"x": 1.5, "w": -0.5}).data
+    folded = evaluate(source, used(source, {"x": 1.5, "w": -0.5})).data
     # the same expression with every number replaced by a variable holding it
     constants: dict[str, float] = {}
 
@@ -325,7 +337,7 @@ def test_numbers_fold_exactly_as_the_same_values_in_variables_would(source):
 
     pattern = r"(?<![A-Za-z_0-9.])\d+(?:\.\d*)?(?:e[+-]?\d+)?"
     as_variables = re.sub(pattern, variable, source)
-    unfolded = evaluate(as_variables, {"x": 1.5, "w": -0.5, **constants}).data
+    unfolded = evaluate(as_variables, used(as_variables, {"x": 1.5, "w": -0.5, **constants})).data
     assert isinstance(folded, float) and same(folded, unfolded), (source, as_variables)
 
 
@@ -340,3 +352,43 @@ def test_any_depth_evaluates_or_is_refused_as_too_deep(depth, kind):
         "(": "(" * depth + "x" + ")" * depth,
     }[kind]
     check_evaluates_or_refuses(source)
+
+
+# -- the command line ---------------------------------------------------------------------------
+
+COMMANDS = ["demo", "graph", "ops", "check"]
+OPTIONS = [
+    "--steps", "--seed", "--samples", "--max-nodes", "--rankdir", "--composites", "--dataset",
+    "--activation", "-o", "--output", "--animate", "--no-backward", "--jit", "--no-jit", "--",
+]  # fmt: skip
+VALUES = [
+    "", " ", "-", "0", "-1", "2", "1e3", "nan", "9" * 30, "x*x", "-x*x", "x=1", "y=2", "x=",
+    "=1", "é=1", "ﬁ*ﬁ", "ﬁ=2", "LR", "XX", "box", "relu", "tanh", "digits", "g.svg", "g.png",
+    "g.html", "g.xyz", "no/such/g.svg", ".", "x" * 300, "💥", "if=1",
+]  # fmt: skip
+words = st.sampled_from(COMMANDS + OPTIONS + VALUES)
+
+
+@fuzz
+@given(argv=st.lists(words, max_size=8))
+def test_the_parser_returns_a_command_or_refuses_in_one_line(argv):
+    try:
+        args = build_parser().parse_args(argv)
+    except UsageError as exc:
+        assert str(exc).startswith("mingrad") and "\n" not in str(exc) and len(str(exc)) < 1000
+    else:
+        assert args.command in COMMANDS and callable(args.run)
+
+
+@settings(fuzz, max_examples=30)  # each example may draw with Graphviz
+@given(argv=st.lists(st.sampled_from(OPTIONS[3:5] + OPTIONS[6:12] + VALUES), max_size=7))
+def test_graph_draws_or_refuses_in_one_line(tmp_path, monkeypatch, capsys, argv):
+    monkeypatch.chdir(tmp_path)
+    status = main(["graph", *argv])
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    if status == 0:
+        assert captured.out.startswith("wrote ") and captured.err == ""
+    else:
+        assert status == 2 and captured.out == "" and captured.err.count("\n") == 1
+        assert captured.err.startswith("mingrad graph: error: ")

@@ -131,7 +131,7 @@ def test_the_wheel_holds_every_package_of_the_checkout(dist):
 def test_the_sdist_holds_the_source_and_not_the_separate_plugin(dist):
     with tarfile.open(one(dist, "mingrad-*.tar.gz")) as archive:
         names = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
-    assert {"README.md", "pyproject.toml", "mingrad_core/engine.py", "mingrad/cli.py"} <= names
+    assert {"README.md", "pyproject.toml", "mingrad_core/engine.py", "mingrad/cli/__init__.py"} <= names
     assert not any(name.startswith("plugins/") for name in names)
 
 

@@ -58,7 +58,7 @@ def assert_close(a, b, tol=TOL):
         assert x == pytest.approx(y, rel=tol, abs=tol), (x, y)
 
 
-@pytest.mark.parametrize("strategy", ["levels", "code"])
+@pytest.mark.parametrize("strategy", ["levels", "code", "tape"])
 def test_replay_equals_eager_on_new_batches_every_call(strategy):
     rng = random.Random(0)
     model = MLP(2, [8, 8, 1], seed=1)
@@ -364,7 +364,7 @@ def test_numbers_as_eager_mode_takes_them():
         result.backward("2.0")
 
 
-@pytest.mark.parametrize("strategy", ["levels", "code"])
+@pytest.mark.parametrize("strategy", ["levels", "code", "tape"])
 def test_threads_calling_at_once_each_get_their_own_values_and_one_trace(strategy):
     model = MLP(2, [8, 1], seed=0)
     loss_fn = seed_loss(model)
@@ -525,7 +525,7 @@ def test_the_planner_walks_the_graph_in_toposort_order():
     assert len(walked) == len(expected) and all(map(operator.is_, walked, expected))
 
 
-@pytest.mark.parametrize("strategy", ["levels", "code"])
+@pytest.mark.parametrize("strategy", ["levels", "code", "tape"])
 def test_replaying_the_tangle_equals_eager_mode(strategy):
     rng = random.Random(10)
     w = [Scalar(rng.uniform(-1, 1)) for _ in range(5)]
@@ -545,7 +545,7 @@ def test_replaying_the_tangle_equals_eager_mode(strategy):
         assert_close(*results)
 
 
-@pytest.mark.parametrize("strategy", ["levels", "code"])
+@pytest.mark.parametrize("strategy", ["levels", "code", "tape"])
 def test_outputs_that_compute_nothing_replay(strategy):
     w = Scalar(2.0)
     assert jit(lambda xs: [], strategy=strategy)([1.0]) == []

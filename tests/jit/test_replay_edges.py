@@ -9,10 +9,10 @@ import pytest
 
 from mingrad_core import Scalar, register_op
 from mingrad_core import functional as F
-from mingrad_jit import jit
+from mingrad_jit import jit, tape
 
 TOL = 1e-12
-STRATEGIES = ["levels", "code"]
+STRATEGIES = ["levels", "code", "tape"]
 
 
 def value_and_grads(fn, params, *args, frozen=()):
@@ -115,7 +115,8 @@ def test_a_gradient_formula_that_divides_by_zero_is_evaluated_as_in_eager_mode(s
     assert math.isinf(expected[1])  # evaluated on Scalars: -1 / 0.0 is -inf
 
 
-def test_code_replay_stores_op_results_as_floats_as_eager_mode_does():
+@pytest.mark.parametrize("strategy", ["code", "tape"])
+def test_code_and_tape_replays_store_op_results_as_floats_as_eager_mode_does(strategy):
     def register(name, forward):
         register_op(name=name, arity=1, forward=forward, gradient=lambda x, out: (0.5,))
 
@@ -128,7 +129,7 @@ def test_code_replay_stores_op_results_as_floats_as_eager_mode_does():
         lambda x: [F.half32(w * x) * 3, F.step(w * x) + w],  # a numpy float32, an int
         lambda x: [F.huge(w * x) * w],  # an int too large for a float: ±inf
     ):
-        jitted = jit(fn, strategy="code")
+        jitted = jit(fn, strategy=strategy)
         for x in (1.0, -0.3, 1.0):
             got, expected = jitted(x), fn(x)
             assert [type(r.data) for r in got] == [float] * len(expected)
@@ -139,8 +140,38 @@ def test_code_replay_stores_op_results_as_floats_as_eager_mode_does():
                 grad, w.grad = w.grad, 0.0
                 s.backward()
                 assert_same(grad, w.grad)
-    jitted = jit(lambda x: F.maybe(w * x), strategy="code")
+    jitted = jit(lambda x: F.maybe(w * x), strategy=strategy)
     assert jitted(1.0).data == 1.1
     for fn in (jitted.fn, jitted):  # eager, then the replay: refused, naming the op
         with pytest.raises(TypeError, match="op 'maybe'.* forward returned None"):
             fn(-1.0)
+
+
+def test_auto_replays_a_large_deep_chain_from_a_tape_and_a_wide_graph_by_levels(monkeypatch):
+    monkeypatch.setattr(tape, "TAPE_NODES", 300)
+    w = Scalar(0.9)
+
+    def chain(x):
+        y = Scalar(x[0])
+        for _ in range(200):
+            y = (y * w + 0.5).tanh()
+        return y
+
+    def wide(xs):
+        return sum((w * x).tanh() for x in xs)
+
+    deep, broad = jit(chain), jit(wide)
+    for x in (0.3, -2.0):
+        got, expected = value_and_grads(deep, [w], [x]), value_and_grads(chain, [w], [x])
+        assert got[0] == expected[0] and got[1] == pytest.approx(expected[1], rel=1e-12)
+    broad([0.1 * k for k in range(400)])
+    assert [deep.info()[0].strategy, broad.info()[0].strategy] == ["tape", "levels"]
+
+
+def test_a_tape_names_an_op_whose_gradient_gives_the_wrong_count():
+    register_op(name="pair", arity=1, forward=lambda x: 2 * x, gradient=lambda x, out: (2, 2))
+    w = Scalar(1.0)
+    result = jit(lambda x: F.pair(w * x[0]), strategy="tape")([1.0])
+    with pytest.raises(ValueError, match=r"gradient of op 'pair' returned 2 term\(s\) for 1"):
+        result.backward()
+    assert w.grad == 0.0

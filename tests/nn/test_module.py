@@ -28,7 +28,7 @@ def test_initialisation_is_reproducible_from_a_seed_or_a_random():
 
 
 def test_unknown_activation_fails_at_construction_listing_the_choices():
-    with pytest.raises(ValueError, match="unknown activation 'nothing'.*: .*exp, .*log, neg, relu"):
+    with pytest.raises(ValueError, match="unknown activation 'nothing'.*: .*exp, .*log, .*neg, relu"):
         MLP(2, [3, 1], activation="nothing")
     with pytest.raises(ValueError, match="unknown activation 'add'"):  # two inputs: not one
         Neuron(2, activation="add")

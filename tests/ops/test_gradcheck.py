@@ -99,3 +99,31 @@ def test_a_raising_second_derivative_keeps_the_first_orders_error():
 def test_the_checker_refuses_to_check_nothing(samples, order):
     with pytest.raises(ValueError, match=f"samples >= 1 and order 1 or 2; got samples={samples}"):
         check_op("tanh", samples=samples, order=order)
+
+
+def test_the_checker_catches_a_one_hot_gradient_on_the_wrong_input():
+    from mingrad_ops import select
+
+    def shifted(i, *xs_out):  # 1 for the input after the one picked
+        terms = list(select.pick_gradient(i, *xs_out))
+        return (0.0, *terms[-1:], *terms[1:-1])
+
+    wrong = OpSpec(
+        name="mypick", arity=2, variadic=True, forward=select.pick, gradient=shifted,
+        domain=select.PICK_DOMAIN,
+    )  # fmt: skip
+    report = check_op(wrong, order=1)
+    assert not report.ok and "d/dx1" in report.message
+
+
+def test_the_checker_catches_a_softmax_gradient_off_by_a_tenth_of_a_percent():
+    from mingrad_ops import logsumexp
+
+    def off(*xs_out):
+        first, *rest = logsumexp.logsumexp_gradient(*xs_out)
+        return (first * 1.001, *rest)
+
+    wrong = OpSpec(name="mylse", arity=1, variadic=True, forward=logsumexp.logsumexp, gradient=off)
+    report = check_op(wrong, order=1)
+    assert not report.ok and "d/dx0" in report.message
+    assert check_op("logsumexp").ok

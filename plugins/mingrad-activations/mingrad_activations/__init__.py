@@ -1,5 +1,7 @@
 """Extra activation functions for MinGrad, registered through the ``mingrad`` entry point.
 
+``mish`` is a composite, built from softplus and tanh and differentiated through them.
+
 They follow the built-in ops' numeric policy: IEEE-754 values, never a Python error. Where a
 formula would overflow to ``inf * 0``, they give the limit instead: gelu(x) is x for large
 positive x and -0.0 for large negative x, with gradient 1 and 0; silu(-inf) is -0.0, with
@@ -36,9 +38,20 @@ def _silu(x: float) -> float:
     return -0.0 if x == -math.inf else x * _sigmoid(x)
 
 
+def _held(x, edge: float, to: float):
+    """On Scalars: x, but ±to beyond ±edge (infinities included), chosen with where() rather
+    than by reading a value, so that jit records it; nan stays nan. Its derivative is 1
+    inside and 0 beyond, so a formula saturated beyond ``edge`` keeps finite derivatives."""
+    beyond = F.relu(x - edge) + F.relu(-x - edge)  # nonzero beyond ±edge (and at nan)
+    return F.where(beyond, F.where(F.relu(x), to, -to), x) + F.tanh(x) * 0.0  # 0, or nan
+
+
 def _silu_gradient(x, out):
-    if math.isinf(float(x)):  # the limits, where the formula gives inf * 0
-        return (1.0 if float(x) > 0 else 0.0,)
+    if x.__class__ is float:
+        if math.isinf(x):  # the limits, where the formula gives inf * 0
+            return (1.0 if x > 0 else 0.0,)
+    else:
+        x = _held(x, 1e300, 1e300)  # the same limits, with finite derivatives
     s = F.sigmoid(x)
     return (s * (1 + x * (1 - s)),)
 
@@ -67,8 +80,12 @@ def _gelu_array(np, x):
 
 
 def _gelu_gradient(x, out):
-    if abs(float(x)) > SATURATED:  # 1 or 0, as the formula gives until x * x overflows
-        return (1.0 if float(x) > 0 else 0.0,)
+    # Beyond ±10 the formula gives 1 or 0, until x * x overflows.
+    if x.__class__ is float:
+        if abs(x) > SATURATED:
+            return (1.0 if x > 0 else 0.0,)
+    else:
+        x = _held(x, SATURATED, SATURATED + 1)
     t = F.tanh(GELU_K * (x + 0.044715 * x * x * x))
     return (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * GELU_K * (1 + 3 * 0.044715 * x * x),)
 
@@ -77,6 +94,26 @@ def _gelu_gradient_array(np, x, out):
     t = get_op("tanh").array_forward(GELU_K * (x + 0.044715 * x * x * x))
     slope = 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * GELU_K * (1 + 3 * 0.044715 * x * x)
     return (np.where(np.abs(x) > SATURATED, np.where(x > 0, 1.0, 0.0), slope),)
+
+
+def _leaky_relu_gradient(x, out):
+    if x.__class__ is float:  # 0.01 at nan, as PyTorch's
+        return (1.0 if x > 0 else 0.01,)
+    # On Scalars (create_graph=True): where(), not a value read, so that jit records it.
+    return (F.where(F.relu(x), 1.0, 0.01),)
+
+
+def _elu_gradient(x, out):
+    # exp(min(x, 0)): exp(x) at or below 0, not out + 1, which cancels to 0 below about -37;
+    # 1 at nan, as PyTorch's.
+    if x.__class__ is float:
+        return (math.exp(x) if x <= 0 else 1.0,)
+    return (F.exp(-F.relu(-x)),)
+
+
+def _mish(x):
+    """A composite: built from registered ops, differentiated through them."""
+    return x * x.softplus().tanh()
 
 
 # fmt: off
@@ -101,12 +138,13 @@ def mingrad_register_ops(register):
              doc="log(1 + exp(x))")
     register(name="leaky_relu", arity=1, label="LeakyReLU",
              forward=lambda x: x if x > 0 else 0.01 * x,
-             gradient=lambda x, out: (1.0 if float(x) > 0 else 0.01,),
+             gradient=_leaky_relu_gradient,
              array_forward=numpy_form(lambda np, x: np.where(x > 0, x, 0.01 * x)),
              array_gradient=numpy_form(lambda np, x, out: (np.where(x > 0, 1.0, 0.01),)),
              doc="slope 0.01 below 0")
     register(name="elu", arity=1, label="ELU", forward=lambda x: x if x > 0 else math.expm1(x),
-             gradient=lambda x, out: (1.0 if float(x) > 0 else out + 1,),
+             gradient=_elu_gradient,
              array_forward=numpy_form(lambda np, x: np.where(x > 0, x, np.expm1(x))),
-             array_gradient=numpy_form(lambda np, x, out: (np.where(x > 0, 1.0, out + 1),)),
+             array_gradient=numpy_form(lambda np, x, out: (np.where(x <= 0, np.exp(x), 1.0),)),
              doc="alpha 1")
+    register(name="mish", arity=1, label="Mish", forward=_mish, doc="x * tanh(softplus(x))")

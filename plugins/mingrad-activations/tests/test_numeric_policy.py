@@ -93,3 +93,31 @@ def test_array_forms_give_the_limits_at_huge_inputs(name):
     assert np.array_equal(out, expected, equal_nan=True)
     assert np.array_equal(np.signbit(out[:4]), np.signbit(expected[:4]))  # -0.0 where -0.0
     assert np.isfinite(slope[:4]).all()
+
+
+def test_elu_gradient_is_exp_x_far_below_zero_where_out_plus_one_cancels():
+    for at in (-40.0, -50.0, -700.0):
+        value, d1, d2 = derivatives("elu", at)
+        assert d1 == math.exp(at) and d2 == math.exp(at)
+        (slope,) = array_forms("elu")[1](np.array([at]), np.array([value]))
+        assert slope[0] == math.exp(at)
+
+
+# PyTorch 2.13 (float64): relu and elu pass the upstream gradient on at nan, leaky_relu
+# scales it by its slope 0.01.
+@pytest.mark.parametrize("name, slope", [("relu", 1.0), ("elu", 1.0), ("leaky_relu", 0.01)])
+def test_the_gradient_at_nan_is_pytorchs(name, slope):
+    x = Scalar(math.nan)
+    assert grad(getattr(x, name)(), x) == (slope,)
+    (array_slope,) = array_forms(name)[1](np.array([math.nan]), np.array([math.nan]))
+    assert array_slope[0] == slope
+
+
+def test_mish_is_a_composite_differentiated_through_its_parts():
+    x = Scalar(0.8)
+    y = x.mish()
+    assert get_op("mish").gradient is None and y.op.name == "mul"
+    softplus = math.log1p(math.exp(0.8))
+    assert y.data == pytest.approx(0.8 * math.tanh(softplus), rel=1e-15)
+    t, s = math.tanh(softplus), 1 / (1 + math.exp(-0.8))
+    assert grad(y, x)[0] == pytest.approx(t + 0.8 * (1 - t * t) * s, rel=1e-14)

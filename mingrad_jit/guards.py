@@ -1,0 +1,160 @@
+"""Guards: what a trace read from outside its arguments, checked before every replay.
+
+A trace freezes the Python state it saw. As torch.compile guards a compiled frame, a trace keeps
+what its function reads from outside: the globals it names and the closure cells it captures
+(and those of the plain functions among them, followed), and the attributes its code names on
+the objects it captured or is bound to (``self.model``, ``model.alpha``). Numbers are compared
+by value, everything else by identity (rebinding a global model, as re-running a notebook
+cell does, is a change; training its parameters in place is not). A replay whose guards fail
+traces again; ``Guards.changed`` says which variable changed, for warnings and errors.
+
+What is not guarded: state reached further than one attribute from a captured object
+(``model.layers[0].w``), items of captured lists and dicts, and anything a function reads
+through a name computed at run time (``getattr(self, name)``).
+"""
+
+from __future__ import annotations
+
+import dis
+import functools
+import math
+import sysconfig
+import types
+from collections.abc import Callable, Iterator
+
+_ABSENT = object()
+# Functions of these packages are the machinery: their globals are not the user's state.
+_MACHINERY = ("mingrad_core", "mingrad_jit", "mingrad_ops", "mingrad_nn", "numpy")
+_GLOBAL_LOADS = frozenset({"LOAD_GLOBAL", "LOAD_NAME"})
+# Functions from here (the standard library, installed packages) are not followed either.
+_LIBRARIES = tuple({sysconfig.get_path(name) for name in ("stdlib", "purelib", "platlib")})
+
+
+def _same(a: object, b: object) -> bool:
+    """Whether ``b`` still is ``a``: equal numbers of one type (nan equals nan), else identity."""
+    if a is b:
+        return True
+    kind = type(a)
+    if kind in (int, float, bool, complex) and type(b) is kind:
+        return a == b or (kind is float and math.isnan(a) and math.isnan(b))
+    return False
+
+
+def _cell_value(cell: types.CellType) -> object:
+    try:
+        return cell.cell_contents
+    except ValueError:  # an empty cell
+        return _ABSENT
+
+
+class Guards:
+    """The outside state one trace read, as ``(description, read, expected)`` entries."""
+
+    __slots__ = ("_entries",)
+
+    def __init__(self, entries: list[tuple[str, Callable[[], object], object]]) -> None:
+        self._entries = entries
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def changed(self) -> str | None:
+        """The first guarded variable whose value changed, described; ``None`` if none."""
+        for what, read, expected in self._entries:
+            value = read()
+            if value is not expected and not _same(expected, value):
+                return what
+        return None
+
+    def names(self) -> list[str]:
+        """What is guarded, described (``global 'model'``, ``self.alpha``, ...)."""
+        return [what for what, _, _ in self._entries]
+
+
+def _codes(code: types.CodeType) -> Iterator[types.CodeType]:
+    """``code`` and the code objects nested in it (comprehensions, lambdas, inner functions)."""
+    yield code
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            yield from _codes(const)
+
+
+def _is_machinery(fn: types.FunctionType) -> bool:
+    return fn.__globals__.get("__name__", "").startswith(_MACHINERY) or (
+        fn.__code__.co_filename.startswith(_LIBRARIES)
+    )
+
+
+def collect(fn: Callable) -> Guards:
+    """The guards of a trace of ``fn``: read now, before the trace runs."""
+    entries: list[tuple[str, Callable[[], object], object]] = []
+    seen: set[int] = set()
+    captured: list[tuple[str, object]] = []  # (how it is named, object) to guard attributes of
+    attributes: set[str] = set()  # every name the followed code uses (attribute reads among them)
+
+    def follow(obj: object, label: str) -> None:
+        if id(obj) in seen:
+            return
+        seen.add(id(obj))
+        if isinstance(obj, functools.partial):
+            follow(obj.func, label)
+            for i, arg in enumerate(obj.args):
+                captured.append(("self" if i == 0 else f"{label} argument {i + 1}", arg))
+            return
+        inner = getattr(obj, "fn", None)  # a jitted function called from this one
+        if inner is not None and type(obj).__module__.startswith("mingrad_jit"):
+            follow(inner, label)
+            return
+        if isinstance(obj, types.MethodType):
+            captured.append(("self", obj.__self__))
+            follow(obj.__func__, label)
+            return
+        if not isinstance(obj, types.FunctionType) or _is_machinery(obj):
+            captured.append((label, obj))
+            return
+        function(obj)
+
+    def function(fn: types.FunctionType) -> None:
+        namespace = fn.__globals__
+        module = namespace.get("__name__", "?")
+        loads: set[str] = set()
+        for code in _codes(fn.__code__):
+            attributes.update(code.co_names)
+            loads.update(i.argval for i in dis.get_instructions(code) if i.opname in _GLOBAL_LOADS)
+        for name in sorted(loads):
+            value = namespace.get(name, _ABSENT)
+            entries.append(
+                (
+                    f"global {name!r} of {module}",
+                    functools.partial(namespace.get, name, _ABSENT),
+                    value,
+                )
+            )
+            if value is not _ABSENT:
+                follow(value, f"global {name!r}")
+        for name, cell in zip(fn.__code__.co_freevars, fn.__closure__ or ()):
+            value = _cell_value(cell)
+            entries.append(
+                (
+                    f"{name!r} (captured by {fn.__qualname__})",
+                    functools.partial(_cell_value, cell),
+                    value,
+                )
+            )
+            if value is not _ABSENT:
+                follow(value, repr(name))
+
+    follow(fn, fn.__qualname__ if hasattr(fn, "__qualname__") else repr(fn))
+    for label, obj in captured:
+        if isinstance(obj, (types.ModuleType, types.FunctionType, types.BuiltinFunctionType)):
+            continue
+        state = getattr(obj, "__dict__", None)
+        if not isinstance(state, dict):
+            continue
+        prefix = label if label == "self" else label.replace("global ", "").strip("'")
+        for name in sorted(attributes & state.keys()):
+            value = state[name]
+            if type(value).__module__.startswith("mingrad_jit"):  # a jitted method's cache
+                continue
+            entries.append((f"{prefix}.{name}", functools.partial(state.get, name, _ABSENT), value))
+    return Guards(entries)
