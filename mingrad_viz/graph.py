@@ -194,9 +194,27 @@ def _members(result: Scalar, inputs: tuple[Scalar, ...]) -> set[Scalar]:
         stack.pop()
         if node is result or any(p in stop or p in inside for p in node.parents):
             inside.add(node)
-    for node in list(inside):
-        inside.update(p for p in node.parents if p.op is None and p.grad is None)
+    stack = list(inside)
+    while stack:  # and what inside nodes compute from constants only (2 ** -1, its 2 and -1)
+        for p in stack.pop().parents:
+            if p not in inside and p not in stop and _from_constants(p):
+                inside.add(p)
+                stack.append(p)
     return inside - stop
+
+
+def _from_constants(node: Scalar) -> bool:
+    """Whether ``node`` is a constant, or computed from constants only."""
+    seen, stack = {node}, [node]
+    while stack:
+        here = stack.pop()
+        if here.op is None and here.grad is not None:
+            return False
+        for p in here.parents:
+            if p not in seen:
+                seen.add(p)
+                stack.append(p)
+    return True
 
 
 def find_composites(order: list[Scalar]) -> list[Composite]:

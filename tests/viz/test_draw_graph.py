@@ -46,11 +46,11 @@ def test_the_seed_example_draws_every_node_and_edge_once_with_values_and_gradien
     nodes, edges = render(seed())
     values = {k: v for k, v in nodes.items() if not k.endswith("op")}
     ops = sorted(v for k, v in nodes.items() if k.endswith("op"))
-    # Scalars: a, b, 5, 2, -1, 6 (constants), a*5, 2**-1, c, b**6, relu, d
-    assert len(values) == 12
-    assert ops == ["*", "*", "**", "**", "+", "ReLU"]
+    # Scalars: a, b, 5, 2, 6 (constants), a*5, c, b**6, relu, d
+    assert len(values) == 10
+    assert ops == ["*", "**", "+", "/", "ReLU"]
     # edges: one per input of each op, plus op -> result
-    assert edges == 2 + 2 + 2 + 2 + 1 + 2 + 6
+    assert edges == 2 + 2 + 2 + 1 + 2 + 5
     texts = list(values.values())
     assert "a | data 2 | grad 2.5" in texts
     assert "b | data -6.5 | grad -69617.4" in texts
@@ -130,7 +130,7 @@ def test_mingrad_graph_draws_the_seed_example(tmp_path, capsys):
     out = tmp_path / "seed.svg"
     assert main(["graph", "-o", str(out)]) == 0
     nodes, edges = parse(out.read_bytes())
-    assert (len(nodes), edges) == (18, 17)
+    assert (len(nodes), edges) == (15, 14)
     assert "d | data 75423.9 | grad 1" in nodes.values()
     assert "b | data -6.5 | grad -69617.4" in nodes.values()
     assert not any(p.suffix != ".svg" for p in tmp_path.iterdir())  # no stray source file
@@ -181,24 +181,34 @@ def clusters(source):
     return found
 
 
+def register_over():
+    """A composite op: division written as x * y ** -1 (the 2 ** -1 is built from constants)."""
+    register_op(name="over", arity=2, label="÷", forward=lambda x, y: x * y**-1)
+
+
 def test_a_composite_is_drawn_inside_a_box_labeled_with_its_own_label():
-    boxes = clusters(draw_graph(seed()).source)
-    assert [box["label"] for box in boxes.values()] == ["/ (composite)"]
+    register_over()
+    a = Scalar(2, name="a")
+    c = (a * 5).over(2)
+    c.backward()
+    boxes = clusters(draw_graph(c).source)
+    assert [box["label"] for box in boxes.values()] == ["÷ (composite)"]
     (box,) = boxes.values()
     # c = (a*5) * 2**-1: the box holds c, its *, the ** and the constant -1; not a*5 nor 2
     assert len(box["nodes"]) == 5
-    nodes, _ = render(seed())
+    nodes, _ = render(c)
     inside = {nodes[nid] for nid in box["nodes"]}
     assert inside == {"data 5 | grad 1", "*", "data 0.5 | grad 10", "**", "data -1"}
 
 
 def test_nested_composites_draw_nested_boxes():
-    register_op(name="halfdiff", arity=2, label="½Δ", forward=lambda x, y: (x - y) * 0.5)
+    register_over()
+    register_op(name="halfdiff", arity=2, label="½Δ", forward=lambda x, y: x.over(2) - y)
     x, y = Scalar(3.0, name="x"), Scalar(1.0, name="y")
     boxes = clusters(draw_graph(x.halfdiff(y)).source)
     labels = {box["label"]: box["nodes"] for box in boxes.values()}
-    assert set(labels) == {"½Δ (composite)", "- (composite)"}
-    assert labels["- (composite)"] < labels["½Δ (composite)"]
+    assert set(labels) == {"½Δ (composite)", "÷ (composite)"}
+    assert labels["÷ (composite)"] < labels["½Δ (composite)"]
 
 
 def test_composites_collapse_to_one_op_on_request():
@@ -292,7 +302,7 @@ def test_a_failing_dot_raises_one_clear_error(monkeypatch, tmp_path, script, mes
 @pytest.mark.parametrize("animate", [[], ["--animate"]])
 def test_mingrad_graph_reports_a_failing_dot_in_one_line(monkeypatch, tmp_path, capsys, animate):
     monkeypatch.setenv("PATH", fake_dot(tmp_path, "echo 'Error: boom' >&2; exit 3"))
-    out = tmp_path / "out.svg"
+    out = tmp_path / ("out.html" if animate else "out.svg")
     assert main(["graph", *animate, "-o", str(out)]) == 2
     err = capsys.readouterr().err
     assert err == (
