@@ -35,6 +35,13 @@ def _activation(name: str | None):
     return get_op(name)
 
 
+def _prefix_names(module: Module, prefix: str) -> None:
+    """Put ``prefix.`` before each of ``module``'s parameter names (``w2`` -> ``N3.w2`` ->
+    ``L1.N3.w2``), so that drawings and tables tell neurons and layers apart."""
+    for p in module.parameters():
+        p.name = f"{prefix}.{p.name}"
+
+
 def _layer_sizes(nouts: object) -> list[int]:
     """``nouts`` as a list of ints, or an error saying what an MLP expects."""
     expected = "an MLP's nouts lists its layer sizes: at least one layer, each a positive int"
@@ -138,6 +145,8 @@ class Layer(Module):
         rng = _rng(seed)
         with _parts():
             self.neurons = [Neuron(nin, activation, rng) for _ in range(nout)]
+        for i, neuron in enumerate(self.neurons, 1):
+            _prefix_names(neuron, f"N{i}")
         self._bulk()
 
     def _adopt(self, parameters: Iterator[Scalar]) -> None:
@@ -181,6 +190,8 @@ class MLP(Module):
                 Layer(sizes[i], sizes[i + 1], activation if i < last else None, rng)
                 for i in range(len(nouts))
             ]
+        for i, layer in enumerate(self.layers, 1):
+            _prefix_names(layer, f"L{i}")
         self._bulk()
 
     def _adopt(self, parameters: Iterator[Scalar]) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import html
 import re
 import signal
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,6 +22,16 @@ INSTALL_HINT = (
 )
 NOT_COMPUTED = "not computed yet"
 TABLE = 'BORDER="0" CELLBORDER="1" CELLSPACING="0" CELLPADDING="4"'
+# above this many Scalars drawn, edges are straight lines: routing splines is most of dot's
+# time on a wide graph (a 600-term sum: 8 s with splines, 3 s without)
+_CURVED = 500
+# a node feeding more ops than this (x in x+x+...+x) is drawn once, plus a small copy beside
+# each user: hundreds of long edges from one node take dot minutes, or crash it
+_SHARED = 24
+_COPY = {
+    "shape": "box", "style": "dashed,rounded", "fontsize": "10", "fontcolor": "gray30",
+    "color": "gray50", "height": "0.2", "class": "copy",
+}  # fmt: skip
 _DOT_SAID = 400  # characters of dot's error output quoted in a GraphvizError
 
 
@@ -65,6 +77,21 @@ class Graph(graphviz.Digraph):
         with _dot_errors():
             return super().pipe(*args, **kwargs)
 
+    def _repr_mimebundle_(self, include=None, exclude=None, **kwargs) -> dict[str, str]:
+        """SVG, and a PNG beside it: a notebook opened without running it (untrusted) shows
+        no SVG, only the PNG."""
+        bundle = super()._repr_mimebundle_(include, exclude, **kwargs)
+        if "image/svg+xml" in bundle and "image/png" not in bundle:
+            bundle["image/png"] = base64.b64encode(self.picture()).decode("ascii")
+        return bundle
+
+    def picture(self) -> bytes:
+        """The drawing as a PNG, scaled down to fit 24 by 24 inches (2304 pixels): a deep or
+        wide graph at full size is a huge image, slow to make."""
+        small = self.copy()
+        small.attr(size="24,24")
+        return small.pipe("png")
+
     def render(self, *args, **kwargs):
         if len(args) < 9:  # quiet is render's ninth parameter
             kwargs.setdefault("quiet", True)
@@ -97,10 +124,10 @@ def label_text(text: str) -> str:
 
 
 def number(value: object) -> str:
-    """A value as drawings show it: six significant digits, "—" for none."""
+    """A value as drawings show it: six significant digits, "—" for none, -0 as 0."""
     if value is None:
         return "—"
-    return format(value.data if isinstance(value, Scalar) else float(value), ".6g")
+    return format((value.data if isinstance(value, Scalar) else float(value)) + 0.0, ".6g")
 
 
 def check_limit(max_nodes: object, caller: str) -> int:
@@ -167,9 +194,27 @@ def _members(result: Scalar, inputs: tuple[Scalar, ...]) -> set[Scalar]:
         stack.pop()
         if node is result or any(p in stop or p in inside for p in node.parents):
             inside.add(node)
-    for node in list(inside):
-        inside.update(p for p in node.parents if p.op is None and p.grad is None)
+    stack = list(inside)
+    while stack:  # and what inside nodes compute from constants only (2 ** -1, its 2 and -1)
+        for p in stack.pop().parents:
+            if p not in inside and p not in stop and _from_constants(p):
+                inside.add(p)
+                stack.append(p)
     return inside - stop
+
+
+def _from_constants(node: Scalar) -> bool:
+    """Whether ``node`` is a constant, or computed from constants only."""
+    seen, stack = {node}, [node]
+    while stack:
+        here = stack.pop()
+        if here.op is None and here.grad is not None:
+            return False
+        for p in here.parents:
+            if p not in seen:
+                seen.add(p)
+                stack.append(p)
+    return True
 
 
 def find_composites(order: list[Scalar]) -> list[Composite]:
@@ -191,6 +236,52 @@ def find_composites(order: list[Scalar]) -> list[Composite]:
     return outer[::-1]
 
 
+@dataclass
+class Sum:
+    """A chain of ``+`` drawn as one Σ node: its terms in order, and the partial sums hidden."""
+
+    terms: tuple[Scalar, ...]
+    inner: set[Scalar]
+
+
+def find_sums(order: list[Scalar], boxes: list[Composite]) -> dict[Scalar, Sum]:
+    """Each chain of ``+`` whose partial sums are used once, unnamed and not inside a composite
+    (``((a + b) + c) + d``, the shape of every loss), as one Σ over its terms, by its total."""
+    uses = Counter(p for node in order for p in node.parents)
+    boxed: set[Scalar] = set()
+    stack = list(boxes)
+    while stack:
+        box = stack.pop()
+        boxed |= box.members
+        stack.extend(box.children)
+
+    def adds(node: Scalar) -> bool:
+        return node.op is not None and node.op.operator == "+" and node not in boxed
+
+    def foldable(node: Scalar) -> bool:
+        return adds(node) and uses[node] == 1 and not node.name and node.grad is not None
+
+    sums: dict[Scalar, Sum] = {}
+    folded: set[Scalar] = set()
+    for total in order:  # breadth-first from the root: a chain's total comes before its parts
+        if total in folded or not adds(total):
+            continue
+        terms: list[Scalar] = []
+        inner: set[Scalar] = set()
+        stack = list(reversed(total.parents))
+        while stack:  # depth-first, left to right: the terms in the order they were added
+            node = stack.pop()
+            if foldable(node):
+                inner.add(node)
+                stack.extend(reversed(node.parents))
+            else:
+                terms.append(node)
+        if inner:
+            sums[total] = Sum(tuple(terms), inner)
+            folded |= inner
+    return sums
+
+
 def grads_computed(order: list[Scalar]) -> bool:
     """Whether any backward has written a gradient: some node's gradient is not zero."""
     return any(n.grad is not None and number(n.grad) != "0" for n in order)
@@ -203,17 +294,23 @@ def build(
     boxes: list[Composite],
     label: Callable[[Scalar, str], str],
     collapse: bool = False,
-    prefix: str | None = None,
+    sums: dict[Scalar, Sum] | None = None,
+    constant: Callable[[Scalar], bool] = lambda node: node.grad is None,
 ) -> Graph:
     """The Digraph of ``order``: ``label(node, nid)`` draws each Scalar; composites are boxes,
-    or one op each when ``collapse``; ``prefix`` gives every SVG element an id."""
+    or one op each when ``collapse``; each of ``sums`` is one Σ node over its terms (an input
+    used k times is one edge marked ×k); ``constant(node)`` says which nodes are drawn grey
+    (no gradient). Elements carry classes the player finds them by: ``n3`` (a Scalar, with ``leaf``,
+    ``constant`` or ``computed``), ``n3op``, ``n3out``, ``n3in0``, ``n3box``."""
     if rankdir not in ("BT", "TB", "LR", "RL"):
         raise ValueError(f"rankdir must be one of 'BT', 'TB', 'LR', 'RL'; got {rankdir!r}")
     ids = {node: f"n{k}" for k, node in enumerate(order)}
-    ident = (lambda name: {"id": f"{prefix}-{name}"}) if prefix else (lambda name: {})
     owner: dict[Scalar, Composite] = {}
     made: dict[Scalar, tuple[str, tuple[Scalar, ...]]] = {}  # node -> (op label, inputs)
     hidden: set[Scalar] = set()
+    for total, folded in (sums or {}).items():
+        made[total] = ("Σ", folded.terms)
+        hidden.update(folded.inner)
     stack = list(boxes)
     while stack:
         box = stack.pop()
@@ -231,10 +328,15 @@ def build(
             "ordering": "in",
             "nslimit": "2",
             "nslimit1": "2",
-            **ident("graph"),
         },
         node_attr={"fontname": "Helvetica"},
     )
+    if len(order) - len(hidden) > _CURVED:
+        graph.attr(splines="line")
+    shared = Counter(
+        p for node in order if node not in hidden and node not in (sums or {})
+        for p in made.get(node, ("", node.parents))[1]
+    )  # fmt: skip
     bodies: dict[int, Graph] = {}
     for node in reversed(order):  # inputs first, so the source reads in computation order
         if node in hidden:
@@ -246,26 +348,40 @@ def build(
             if where is None:
                 where = bodies[id(box)] = Graph(name=f"cluster_{ids[box.result]}")
         nid = ids[node]
-        style = {"shape": "plaintext", **ident(nid)}
-        if node.grad is None:
-            style.update(fontcolor="gray40", color="gray60")
+        style = {"shape": "plaintext", "class": f"computed {nid}"}
+        if constant(node):
+            style.update(fontcolor="gray40", color="gray60", **{"class": f"constant {nid}"})
         elif node.op is None:
-            style.update(style="filled", fillcolor="lightblue")
+            style.update(style="filled", fillcolor="lightblue", **{"class": f"leaf {nid}"})
         where.node(nid, label(node, nid), **style)
         if node.op is not None:
             op_label, inputs = made.get(node, (node.op.label, node.parents))
             where.node(
-                f"{nid}op", f"<{label_text(op_label)}>", shape="ellipse", **ident(nid + "op")
+                f"{nid}op", f"<{label_text(op_label)}>", shape="ellipse", **{"class": f"{nid}op"}
             )
-            graph.edge(f"{nid}op", nid, **ident(f"{nid}out"))
+            graph.edge(f"{nid}op", nid, **{"class": f"{nid}out"})
+            if sums and node in sums:
+                uses = Counter(inputs)  # dot crashes on hundreds of parallel edges
+                for parent, k in uses.items():
+                    graph.edge(ids[parent], f"{nid}op", label=f"×{k}" if k > 1 else None)
+                continue
             for k, parent in enumerate(inputs):
-                graph.edge(ids[parent], f"{nid}op", **ident(f"{nid}in{k}"))
+                source = ids[parent]
+                if shared[parent] > _SHARED:  # a copy of its name beside each user
+                    source = f"{nid}in{k}from"
+                    where.node(source, f"<{label_text(_mention(parent))}>", **_COPY)
+                graph.edge(source, f"{nid}op", **{"class": f"{nid}in{k}"})
     if not collapse:
-        _nest(graph, boxes, bodies, ids, ident)
+        _nest(graph, boxes, bodies, ids)
     return graph
 
 
-def _nest(graph: Graph, boxes: list[Composite], bodies: dict[int, Graph], ids, ident) -> None:
+def _mention(node: Scalar) -> str:
+    """How a copy drawn beside a user names a node that feeds very many: its name, or value."""
+    return f"{node.name or number(node.data)} ↗"
+
+
+def _nest(graph: Graph, boxes: list[Composite], bodies: dict[int, Graph], ids) -> None:
     """Put each box's body in its parent's, innermost first (no recursion), then in ``graph``."""
     everything: list[tuple[Composite, Graph | None]] = []
     stack: list[tuple[Composite, Composite | None]] = [(box, None) for box in boxes]
@@ -282,7 +398,7 @@ def _nest(graph: Graph, boxes: list[Composite], bodies: dict[int, Graph], ids, i
             color="gray50",
             fontcolor="gray30",
             fontname="Helvetica",
-            **ident(f"{ids[box.result]}box"),
+            **{"class": f"{ids[box.result]}box"},
         )
         target = (
             graph
@@ -310,6 +426,7 @@ def draw_graph(
     max_nodes: int = 2000,
     composites: str = "box",
     grads: bool | str = "auto",
+    sums: bool = True,
 ) -> Graph:
     """The DAG that computed ``root``: one box per Scalar, one ellipse per op application.
 
@@ -320,9 +437,13 @@ def draw_graph(
     (``composites="box"``), or as one op (``composites="collapse"``). ``grads="auto"`` shows
     gradients once a backward has written any (some gradient is not zero), and "not computed
     yet" before; ``True`` always shows the numbers, ``False`` leaves gradients out.
-    ``rankdir="BT"`` draws inputs at the bottom; ``"LR"`` draws left to right. Graphs of more
-    than ``max_nodes`` Scalars are refused.
+    ``rankdir="BT"`` draws inputs at the bottom; ``"LR"`` draws left to right. ``sums=True``
+    draws a chain of ``+`` whose partial sums are used once and unnamed (``sum(...)`` of a
+    loss) as one Σ node over its terms; ``False`` draws every ``+``. Graphs of more than
+    ``max_nodes`` Scalars are refused.
     """
+    if not isinstance(sums, bool):
+        raise ValueError(f"sums must be True or False; got {sums!r}")
     if composites not in ("box", "collapse"):
         raise ValueError(f"composites must be 'box' or 'collapse'; got {composites!r}")
     if not isinstance(grads, bool) and grads != "auto":
@@ -332,10 +453,12 @@ def draw_graph(
         mode = "on" if grads_computed(order) else "pending"
     else:
         mode = "on" if grads else "off"
+    boxes = find_composites(order)
     return build(
         order,
         rankdir=rankdir,
-        boxes=find_composites(order),
+        boxes=boxes,
         label=lambda node, nid: _label(node, mode),
         collapse=composites == "collapse",
+        sums=find_sums(order, boxes) if sums else None,
     )

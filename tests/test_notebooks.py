@@ -6,6 +6,7 @@ After editing a notebook, store fresh outputs with ``uv run python notebooks/exe
 
 from __future__ import annotations
 
+import base64
 import importlib.util
 import json
 import re
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -119,6 +121,43 @@ def test_the_stored_graphs_notebook_shows_its_drawings_as_svg():
     ]
     assert len(drawings) >= 3
     assert all("<svg" in output.data["image/svg+xml"] for output in drawings)
+
+
+@pytest.mark.parametrize("path", PATHS, ids=lambda p: p.name)
+def test_every_stored_drawing_has_a_png_an_untrusted_notebook_shows(path):
+    for cell in code_cells(read(path)):
+        for output in cell.outputs:
+            data = output.get("data", {})
+            if "image/svg+xml" in data:
+                assert base64.b64decode(data["image/png"]).startswith(b"\x89PNG"), (
+                    f"{path.name} stores an SVG without a PNG beside it; {RERUN}"
+                )
+
+
+def test_the_graphs_notebook_stores_a_player_on_a_node_used_twice_as_a_picture_and_a_hint():
+    cells = code_cells(read(NOTEBOOKS / "graphs.ipynb"))
+    (cell,) = [c for c in cells if "backprop_player(" in c.source]
+    assert re.search(r"x \* x \+", cell.source)  # x used twice by *, once more after
+    (page,) = [o.data["text/html"] for o in cell.outputs if "text/html" in o.get("data", {})]
+    static = re.sub(r"<script>.*?</script>", "", page, flags=re.S)
+    assert "Run this cell to step through" in static
+    assert re.search(r'<img alt="[^"]+" src="data:image/png;base64,', static)
+
+
+def test_re_running_a_notebook_that_registers_an_op_in_the_same_kernel_works():
+    notebook = read(NOTEBOOKS / "writing-an-op.ipynb")
+    client = NotebookClient(
+        notebook,
+        timeout=300,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(NOTEBOOKS)}},
+    )
+    with client.setup_kernel():
+        for _ in range(2):  # the second run registers the same ops again
+            for index, cell in enumerate(notebook.cells):
+                client.execute_cell(cell, index)  # raises CellExecutionError on any error
+    said = json.dumps([cell.get("outputs", []) for cell in code_cells(notebook)])
+    assert "replaces" in said  # the warning that says so
 
 
 @pytest.fixture(scope="module")

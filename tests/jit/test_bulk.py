@@ -40,7 +40,7 @@ def test_one_store_per_model_holds_every_parameter_in_order_as_plain_scalars():
     params = model.parameters()
     assert all(type(p) is Scalar for p in params)  # eager mode's fast paths see them
     assert [store_of(p) for p in params] == [(model.parameter_store, i) for i in range(len(params))]
-    assert [p.name for p in params[:4]] == ["w1", "w2", "w3", "b"]
+    assert [p.name for p in params[:4]] == ["L1.N1.w1", "L1.N1.w2", "L1.N1.w3", "L1.N1.b"]
     assert store_of(Scalar(1.0)) is None
 
 

@@ -129,6 +129,22 @@ def test_parameters_are_named_for_drawings():
     assert [p.name for p in neuron.parameters()] == ["w1", "w2", "b"]
 
 
+def test_a_layers_parameters_name_their_neuron():
+    layer = Layer(2, 3, seed=0)
+    names = [p.name for p in layer.parameters()]
+    assert names[:3] == ["N1.w1", "N1.w2", "N1.b"] and names[-1] == "N3.b"
+    assert len(set(names)) == len(names)
+
+
+def test_an_mlps_parameter_names_are_unique_and_say_layer_and_neuron():
+    model = MLP(2, [4, 4, 1], seed=0)
+    names = [p.name for p in model.parameters()]
+    assert len(set(names)) == len(names) == len(model.parameters())
+    assert names[0] == "L1.N1.w1"
+    assert "L2.N3.w4" in names and names[-1] == "L3.N1.b"
+    assert max(map(len, names)) <= len("L3.N1.w4")  # short enough to draw
+
+
 @pytest.mark.parametrize(
     "nouts, error",
     [

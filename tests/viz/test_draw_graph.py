@@ -1,5 +1,7 @@
+import base64
 import os
 import re
+import struct
 import xml.etree.ElementTree as ET
 
 import graphviz
@@ -22,11 +24,11 @@ def parse(svg_text):
     svg = ET.fromstring(svg_text)
     nodes, edges = {}, 0
     for group in svg.iter(f"{SVG}g"):
-        kind = group.get("class")
-        if kind == "node":
+        kind = group.get("class", "").split()[:1]
+        if kind == ["node"]:
             title = group.find(f"{SVG}title").text
             nodes[title] = " | ".join(t.text or "" for t in group.iter(f"{SVG}text"))
-        elif kind == "edge":
+        elif kind == ["edge"]:
             edges += 1
     return nodes, edges
 
@@ -44,11 +46,11 @@ def test_the_seed_example_draws_every_node_and_edge_once_with_values_and_gradien
     nodes, edges = render(seed())
     values = {k: v for k, v in nodes.items() if not k.endswith("op")}
     ops = sorted(v for k, v in nodes.items() if k.endswith("op"))
-    # Scalars: a, b, 5, 2, -1, 6 (constants), a*5, 2**-1, c, b**6, relu, d
-    assert len(values) == 12
-    assert ops == ["*", "*", "**", "**", "+", "ReLU"]
+    # Scalars: a, b, 5, 2, 6 (constants), a*5, c, b**6, relu, d
+    assert len(values) == 10
+    assert ops == ["*", "**", "+", "/", "ReLU"]
     # edges: one per input of each op, plus op -> result
-    assert edges == 2 + 2 + 2 + 2 + 1 + 2 + 6
+    assert edges == 2 + 2 + 2 + 1 + 2 + 5
     texts = list(values.values())
     assert "a | data 2 | grad 2.5" in texts
     assert "b | data -6.5 | grad -69617.4" in texts
@@ -106,9 +108,13 @@ def test_larger_graphs_than_the_limit_are_refused_saying_how_to_raise_it():
     draw_graph(y, max_nodes=11)
 
 
-def test_it_displays_inline_in_jupyter():
+def test_it_displays_inline_in_jupyter_as_svg_with_a_png_for_untrusted_notebooks():
     bundle = draw_graph(seed())._repr_mimebundle_()
     assert "<svg" in bundle["image/svg+xml"]
+    png = base64.b64decode(bundle["image/png"])
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    width, height = struct.unpack(">II", png[16:24])
+    assert width > 200 and height > 200
 
 
 def test_a_missing_dot_says_how_to_install_it(monkeypatch, tmp_path):
@@ -124,7 +130,7 @@ def test_mingrad_graph_draws_the_seed_example(tmp_path, capsys):
     out = tmp_path / "seed.svg"
     assert main(["graph", "-o", str(out)]) == 0
     nodes, edges = parse(out.read_bytes())
-    assert (len(nodes), edges) == (18, 17)
+    assert (len(nodes), edges) == (15, 14)
     assert "d | data 75423.9 | grad 1" in nodes.values()
     assert "b | data -6.5 | grad -69617.4" in nodes.values()
     assert not any(p.suffix != ".svg" for p in tmp_path.iterdir())  # no stray source file
@@ -167,7 +173,7 @@ def clusters(source):
             found[open_[-1]] = {"nodes": set()}
         elif line == "}" and open_:
             open_.pop()
-        elif open_ and line.startswith("color=") and "label=<" in line:
+        elif open_ and line.startswith(("class=", "color=")) and "label=<" in line:
             found[open_[-1]]["label"] = line.split("label=<")[1].split(">")[0]
         elif open_ and line.startswith("n") and " [label=" in line:
             for name in open_:
@@ -175,24 +181,34 @@ def clusters(source):
     return found
 
 
+def register_over():
+    """A composite op: division written as x * y ** -1 (the 2 ** -1 is built from constants)."""
+    register_op(name="over", arity=2, label="÷", forward=lambda x, y: x * y**-1)
+
+
 def test_a_composite_is_drawn_inside_a_box_labeled_with_its_own_label():
-    boxes = clusters(draw_graph(seed()).source)
-    assert [box["label"] for box in boxes.values()] == ["/ (composite)"]
+    register_over()
+    a = Scalar(2, name="a")
+    c = (a * 5).over(2)
+    c.backward()
+    boxes = clusters(draw_graph(c).source)
+    assert [box["label"] for box in boxes.values()] == ["÷ (composite)"]
     (box,) = boxes.values()
     # c = (a*5) * 2**-1: the box holds c, its *, the ** and the constant -1; not a*5 nor 2
     assert len(box["nodes"]) == 5
-    nodes, _ = render(seed())
+    nodes, _ = render(c)
     inside = {nodes[nid] for nid in box["nodes"]}
     assert inside == {"data 5 | grad 1", "*", "data 0.5 | grad 10", "**", "data -1"}
 
 
 def test_nested_composites_draw_nested_boxes():
-    register_op(name="halfdiff", arity=2, label="½Δ", forward=lambda x, y: (x - y) * 0.5)
+    register_over()
+    register_op(name="halfdiff", arity=2, label="½Δ", forward=lambda x, y: x.over(2) - y)
     x, y = Scalar(3.0, name="x"), Scalar(1.0, name="y")
     boxes = clusters(draw_graph(x.halfdiff(y)).source)
     labels = {box["label"]: box["nodes"] for box in boxes.values()}
-    assert set(labels) == {"½Δ (composite)", "- (composite)"}
-    assert labels["- (composite)"] < labels["½Δ (composite)"]
+    assert set(labels) == {"½Δ (composite)", "÷ (composite)"}
+    assert labels["÷ (composite)"] < labels["½Δ (composite)"]
 
 
 def test_composites_collapse_to_one_op_on_request():
@@ -286,7 +302,7 @@ def test_a_failing_dot_raises_one_clear_error(monkeypatch, tmp_path, script, mes
 @pytest.mark.parametrize("animate", [[], ["--animate"]])
 def test_mingrad_graph_reports_a_failing_dot_in_one_line(monkeypatch, tmp_path, capsys, animate):
     monkeypatch.setenv("PATH", fake_dot(tmp_path, "echo 'Error: boom' >&2; exit 3"))
-    out = tmp_path / "out.svg"
+    out = tmp_path / ("out.html" if animate else "out.svg")
     assert main(["graph", *animate, "-o", str(out)]) == 2
     err = capsys.readouterr().err
     assert err == (
@@ -294,3 +310,78 @@ def test_mingrad_graph_reports_a_failing_dot_in_one_line(monkeypatch, tmp_path, 
         "Error: boom\n"
     )
     assert not out.exists()
+
+
+def test_a_long_sum_draws_as_one_sigma_node_over_its_terms():
+    w = Scalar(2.0, name="w")
+    loss = sum(Scalar(i) * w for i in range(600))
+    nodes, edges = parse(draw_graph(loss).pipe("svg"))
+    ops = [text for title, text in nodes.items() if title.endswith("op")]
+    assert ops.count("Σ") == 1 and "+" not in ops and ops.count("*") == 600
+    # 600 products and the 0 that sum() starts from, into Σ; w and i into each product; Σ out
+    assert edges == 601 + 2 * 600 + 1 + 600
+    assert draw_graph(loss, sums=False).source.count("label=<+>") == 600
+
+
+def test_a_sum_keeps_named_partial_sums_and_ones_used_twice():
+    a, b, c, d = (Scalar(v, name=n) for v, n in zip([1, 2, 3, 4], "abcd"))
+    ab = a + b
+    abc = ab + c
+    abc.name = "abc"
+    total = abc + d + ab  # ab is used twice: drawn, not folded
+    nodes, _ = parse(draw_graph(total).pipe("svg"))
+    ops = sorted(text for title, text in nodes.items() if title.endswith("op"))
+    assert ops == ["+", "+", "Σ"]  # a + b; abc = ab + c; Σ(abc, d, ab)
+    assert any(text.startswith("abc") for text in nodes.values())
+
+
+def test_a_node_summed_400_times_draws_as_one_edge_marked_with_the_count():
+    x = Scalar(1.0, name="x")
+    total = x
+    for _ in range(399):
+        total = total + x
+    source = draw_graph(total).source
+    assert source.count('label="×400"') == 1
+    nodes, edges = parse(draw_graph(total).pipe("svg"))
+    assert edges == 2 and any(text.startswith("x") for text in nodes.values())
+    assert "data 400" in " ".join(nodes.values())
+
+
+def test_an_mlp_2_16_16_1_draws_with_default_arguments():
+    from mingrad_nn import MLP
+
+    model = MLP(2, [16, 16, 1], seed=0)
+    out = model([Scalar(0.5, name="x1"), Scalar(-1.0, name="x2")])
+    out.backward()
+    nodes, _ = parse(draw_graph(out).pipe("svg"))
+    assert any(text.startswith("L3.N1.b") for text in nodes.values())
+    assert any(text.startswith("L2.N16.w16") for text in nodes.values())
+
+
+def test_negative_zero_draws_as_zero():
+    x = Scalar(-0.0, name="x")
+    nodes, _ = parse(draw_graph(x * 2).pipe("svg"))
+    assert "data -0" not in " ".join(nodes.values())
+
+
+def test_a_node_feeding_very_many_ops_is_drawn_once_plus_a_copy_beside_each_user():
+    x = Scalar(1.0, name="x")
+    total = x
+    for _ in range(99):
+        total = total + x
+    source = draw_graph(total, sums=False).source
+    assert source.count("class=copy") == 100  # x feeds 100 + ops: one edge each is a copy
+    nodes, edges = parse(draw_graph(total, sums=False).pipe("svg"))
+    assert sum(text == "x ↗" for text in nodes.values()) == 100
+    assert edges == 99 + 98 + 100  # + to result, partial sum to the next +, copy to its +
+    few = Scalar(2.0, name="y")
+    assert "class=copy" not in draw_graph(few * few + few).source
+
+
+def test_the_png_of_a_deep_graph_is_scaled_to_fit_2304_pixels():
+    y = Scalar(0.5, name="y")
+    for _ in range(300):
+        y = y.tanh()
+    png = base64.b64decode(draw_graph(y)._repr_mimebundle_()["image/png"])
+    width, height = struct.unpack(">II", png[16:24])
+    assert height <= 2304 and width >= 10
