@@ -432,7 +432,7 @@ def draw_graph(
 
     Boxes show the Scalar's name (when set), value and gradient; leaves are shaded, and
     constants (numbers mixed into the expression) are grey, without a gradient. Ops show the
-    label their plugin declared. A composite op (``-``, ``/``, a plugin's composite) is drawn
+    label their plugin declared. A composite op (a plugin's, such as ``mish``) is drawn
     as the ops it is made of inside a dashed box labeled with its own label
     (``composites="box"``), or as one op (``composites="collapse"``). ``grads="auto"`` shows
     gradients once a backward has written any (some gradient is not zero), and "not computed

@@ -124,6 +124,8 @@ def test_the_wheel_holds_every_package_of_the_checkout(dist):
         files = set(archive.namelist())
     shipped = {name.split("/")[0] for name in files if "/" in name}
     assert packages <= shipped, f"pyproject.toml's wheel packages miss {packages - shipped}"
+    templates = {str(p.relative_to(ROOT)) for p in (ROOT / "mingrad_viz" / "templates").iterdir()}
+    assert templates and templates <= files, f"the player's templates miss {templates - files}"
     untyped = sorted(p for p in packages if f"{p}/py.typed" not in files)
     assert not untyped, f"the wheel claims 'Typing :: Typed' but these lack py.typed: {untyped}"
 

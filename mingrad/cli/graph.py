@@ -53,7 +53,7 @@ def add_to(commands: argparse._SubParsersAction) -> None:
     graph.add_argument(
         "--max-nodes",
         type=whole_number(1),
-        help="refuse larger graphs (default: 2000; with --animate, 300)",
+        help="refuse larger graphs (default: 2000; with --animate, 500)",
     )
     graph.add_argument(
         "--no-backward",
@@ -161,8 +161,8 @@ def run(args: argparse.Namespace) -> int:
     out = _output(args)
     root = _root(args)
     if args.animate:
-        limit = 300 if args.max_nodes is None else args.max_nodes
-        player = backprop_player(root, rankdir=args.rankdir, max_nodes=limit)
+        limits = {} if args.max_nodes is None else {"max_nodes": args.max_nodes}
+        player = backprop_player(root, rankdir=args.rankdir, **limits)
         player.save(out)
         print(f"wrote {out}: {len(player.steps)} steps; open it in a browser")
         return 0
