@@ -186,7 +186,8 @@ def train(
     if use_jit:
         from mingrad_jit import jit
 
-        loss_of = jit(model.loss)
+        # One trace per name length: keep them all, and warn only if that is exceeded.
+        loss_of = jit(model.loss, cache_size=model.block_size + 1)
     optimizer = Adam(model.parameters(), lr=linear_decay(lr, 0.0, steps), betas=(0.85, 0.99))
     losses = []
     for step in range(steps):

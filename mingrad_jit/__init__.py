@@ -26,7 +26,8 @@
   further away (``model.layers[0].w`` rebound, items of a captured list) is not guarded.
 - The cache keeps ``cache_size`` traces (``jit(f, cache_size=...)``, default ``CACHE_SIZE``,
   32), least recently used out; a function that has traced ``RETRACE_WARNING`` (8) times
-  warns once, naming what changed (an argument's shape, a guarded variable).
+  warns once, naming what changed (an argument's shape, a guarded variable); with a
+  ``cache_size`` of your own, it warns once a trace has to be dropped instead.
 - What comes back: ``Result`` objects (``.data``, ``.backward()``) in the structure returned;
   ``backward()`` adds into the parameters' ``.grad`` exactly as eager ``backward()`` does, all
   or nothing (interrupted part-way, every ``.grad`` is left as it was).

@@ -31,7 +31,8 @@ from .trace import (
 )
 
 CACHE_SIZE = 32  # traces kept per jitted function (per instance, on a method), least recent out
-RETRACE_WARNING = 8  # warn (once per jitted function) when it has traced this many times
+RETRACE_WARNING = 8  # warn (once per jitted function) when it has traced this many times,
+# unless cache_size was given: then the warning waits until a trace has to be dropped
 
 _tracing = threading.RLock()
 _grads = attrgetter("grad")
@@ -147,12 +148,14 @@ class JitFunction:
     A copy of the instance (``copy.copy``, ``deepcopy``, ``pickle``) gets its own on first use.
     """
 
-    def __init__(self, fn: Callable, strategy: str = "auto", cache_size: int = CACHE_SIZE) -> None:
+    def __init__(
+        self, fn: Callable, strategy: str = "auto", cache_size: int | None = None
+    ) -> None:
         if not callable(fn):
             raise TypeError(f"jit() takes a function; got {type(fn).__name__} {fn!r}")
         if strategy not in ("auto", "levels", "code", "tape"):
             raise ValueError(f"strategy is 'auto', 'levels', 'code' or 'tape'; got {strategy!r}")
-        if type(cache_size) is not int or cache_size < 1:
+        if cache_size is not None and (type(cache_size) is not int or cache_size < 1):
             raise ValueError(
                 f"cache_size is a whole number of traces, at least 1; got {cache_size!r}"
             )
@@ -160,7 +163,9 @@ class JitFunction:
         self.fn = fn
         self._name = getattr(fn, "__qualname__", repr(fn))
         self.strategy = strategy
-        self.cache_size = cache_size
+        self._chosen_size = cache_size  # None: the default size, and the default warning
+        self.cache_size = CACHE_SIZE if cache_size is None else cache_size
+        self._warn_at = RETRACE_WARNING if cache_size is None else cache_size + 1
         self.traces = 0
         self.replays = 0
         self._counting = threading.Lock()
@@ -189,7 +194,7 @@ class JitFunction:
             ) from exc
         if bound.__class__ is JitFunction and bound._owner is instance:
             return bound
-        bound = JitFunction(functools.partial(self.fn, instance), self.strategy, self.cache_size)
+        bound = JitFunction(functools.partial(self.fn, instance), self.strategy, self._chosen_size)
         bound._name, bound._owner = self._name, instance
         state[self._attribute] = bound
         return bound
@@ -243,7 +248,7 @@ class JitFunction:
                 while len(self._cache) > self.cache_size:
                     self._cache.popitem(last=False)
                 self.traces += 1
-                warn = self.traces >= RETRACE_WARNING and not self._warned and why
+                warn = self.traces >= self._warn_at and not self._warned and why
                 self._warned = self._warned or bool(warn)
             else:
                 self.replays += 1
@@ -356,7 +361,9 @@ def _fill(structure: Any, results: list[Result]) -> Any:
     return remake(structure, [_fill(item, results) for item in structure])
 
 
-def jit(fn: Callable | None = None, *, strategy: str = "auto", cache_size: int = CACHE_SIZE) -> Any:
+def jit(
+    fn: Callable | None = None, *, strategy: str = "auto", cache_size: int | None = None
+) -> Any:
     """Trace ``fn`` once per argument structure and replay it as numpy code.
 
     Use as ``@jit`` or ``@jit(strategy="levels")``. ``strategy``: ``"levels"`` (a numpy call
@@ -366,7 +373,8 @@ def jit(fn: Callable | None = None, *, strategy: str = "auto", cache_size: int =
     ``"auto"`` (whichever the graph's shape and size make best).
     ``cache_size``: how many traces to keep (default ``CACHE_SIZE``, 32); the least recently
     used goes first. After ``RETRACE_WARNING`` (8) traces, a ``RuntimeWarning`` (once) names
-    what changed.
+    what changed; a ``cache_size`` you choose says how many variants you expect (one per name
+    length, say), and the warning then waits until a trace has to be dropped.
     """
     if fn is None:
         return functools.partial(jit, strategy=strategy, cache_size=cache_size)

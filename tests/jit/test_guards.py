@@ -251,11 +251,28 @@ def test_the_trace_cache_keeps_the_most_recently_used_traces():
     def total(xs):
         return sum(map(Scalar, xs))
 
-    for n in (1, 2, 1, 3):
-        assert total([1.0] * n).data == n
+    with pytest.warns(RuntimeWarning, match="traced 3 times"):  # a trace had to be dropped
+        for n in (1, 2, 1, 3):
+            assert total([1.0] * n).data == n
     assert [info.key[0][1] for info in total.info()] == [(1,), (3,)]
     total([1.0] * 2)  # dropped: traced again
     assert total.traces == 4
+
+
+def test_a_chosen_cache_size_warns_only_once_a_trace_is_dropped():
+    @jit(cache_size=12)
+    def total(xs):
+        return sum(map(Scalar, xs))
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for n in range(1, 13):  # twelve lengths, all kept: expected, no warning
+            total([1.0] * n)
+        assert caught == []
+        total([1.0] * 13)  # the thirteenth drops one
+    assert len(caught) == 1
+    assert "traced 13 times" in str(caught[0].message)
+    assert "(12,) to (13,)" in str(caught[0].message)
 
 
 def test_the_default_cache_is_bounded():
