@@ -292,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     eager = rate["(b) MinGrad eager, examples/gpt.py"]
     jitted = rate["(c) MinGrad jit, examples/gpt.py"]
     print(
-        f"  jit / eager: {jitted[0] / eager[0]:.1f}x a whole step (Adam is Python in both), "
+        f"  jit / eager: {jitted[0] / eager[0]:.1f}x a whole step (Adam in bulk under jit), "
         f"{jitted[1] / eager[1]:.1f}x forward and backward"
     )
     if torch is None:

@@ -23,6 +23,7 @@ from pathlib import Path
 from mingrad_core import Scalar
 from mingrad_core import functional as F
 from mingrad_nn import Adam, linear_decay
+from mingrad_nn.parameters import ParameterStore
 from mingrad_ops import softmax
 
 NAMES = Path(__file__).with_name("names.txt")
@@ -66,9 +67,12 @@ class GPT:
         if n_embd % n_head:
             raise ValueError(f"n_embd must be a multiple of n_head; got {n_embd} and {n_head}")
         rng = random.Random(seed)
+        # One store for every parameter: plain Scalars to a learner, and under jit read, added
+        # into and updated by Adam as arrays, one numpy call each (mingrad_nn.parameters).
+        self.parameter_store = store = ParameterStore()
 
         def matrix(nout: int, nin: int, std: float = 0.08) -> Matrix:
-            return [[Scalar(rng.gauss(0.0, std)) for _ in range(nin)] for _ in range(nout)]
+            return [[store.new(rng.gauss(0.0, std)) for _ in range(nin)] for _ in range(nout)]
 
         self.vocab_size, self.n_layer, self.n_embd = vocab_size, n_layer, n_embd
         self.n_head, self.block_size = n_head, block_size

@@ -39,7 +39,11 @@ def tables() -> Tables:
 
 
 def check_free(
-    spec: OpSpec, origin: Origin, into: Tables, staged: dict, replacing: OpSpec | None = None,
+    spec: OpSpec,
+    origin: Origin,
+    into: Tables,
+    staged: dict,
+    replacing: OpSpec | None = None,
     hint: str = "",
 ) -> None:
     """Refuse ``spec`` if its name or operator is taken, or its name would hide another one."""
@@ -50,11 +54,14 @@ def check_free(
             f"op {name!r} from {origin} is already registered by {owner}{hint}"
         )
     if keyword.iskeyword(name) or keyword.issoftkeyword(name):
-        raise OpRegistrationError(f"op {name!r} from {origin} would hide the Python keyword; "
-                                  "choose another name")
+        raise OpRegistrationError(
+            f"op {name!r} from {origin} would hide the Python keyword; choose another name"
+        )
     if hasattr(Scalar, name) and name not in _methods:
-        raise OpRegistrationError(f"op {name!r} from {origin} would hide the Scalar attribute "
-                                  "of that name; choose another name")
+        raise OpRegistrationError(
+            f"op {name!r} from {origin} would hide the Scalar attribute "
+            "of that name; choose another name"
+        )
     if spec.operator is not None:
         taken = into.operators.get(spec.operator) or next(
             (s for s in staged.values() if s.operator == spec.operator), None
@@ -97,8 +104,11 @@ def register_op(spec: OpSpec | None = None, /, *, replace: bool = False, **field
     with lock:
         old = into.ops.get(spec.name)
         if old is not None and not replace and into.origins[spec.name] == origin:
-            warnings.warn(f"op {spec.name!r} from {origin} replaces the op of that name it "
-                          "registered before", UserWarning, stacklevel=2)
+            warnings.warn(
+                f"op {spec.name!r} from {origin} replaces the op of that name it registered before",
+                UserWarning,
+                stacklevel=2,
+            )
             replace = True
         hint = " (register_op(..., replace=True) replaces it)"
         check_free(spec, origin, into, {}, old if replace else None, hint)

@@ -67,8 +67,9 @@ class OpSpec:
             )
         unary = self.operator in UNARY
         if self.operator not in (None, "linear") and unary != (self.arity == 1):
-            raise ValueError(f"operator {self.operator!r} needs arity {1 if unary else 2}, "
-                             f"not {self.arity}")
+            raise ValueError(
+                f"operator {self.operator!r} needs arity {1 if unary else 2}, not {self.arity}"
+            )
         if self.domain is not None:
             if len(self.domain) != self.arity:
                 raise ValueError(f"domain has {len(self.domain)} range(s) for arity {self.arity}")

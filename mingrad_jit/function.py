@@ -10,7 +10,6 @@ import warnings
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -18,6 +17,7 @@ import numpy as np
 from mingrad_core import Scalar, is_real, to_float
 
 from .guards import Guards, collect
+from .params import Parameters
 from .plan import Plan, build
 from .replay import make_replay
 from .tape import Tape, replay_of
@@ -35,7 +35,6 @@ RETRACE_WARNING = 8  # warn (once per jitted function) when it has traced this m
 # unless cache_size was given: then the warning waits until a trace has to be dropped
 
 _tracing = threading.RLock()
-_grads = attrgetter("grad")
 
 
 class StaleResultError(RuntimeError):
@@ -62,7 +61,7 @@ class _Run:
     __slots__ = ("replay", "calls", "params")
 
     def __init__(self, replay) -> None:
-        self.replay, self.calls, self.params = replay, 0, replay.plan.params
+        self.replay, self.calls, self.params = replay, 0, Parameters(replay.plan.params)
 
 
 class _Entry:
@@ -123,12 +122,11 @@ class Result:
                 f"backward() takes a real number as the gradient; got {type(gradient).__name__} "
                 f"{gradient!r:.60}"
             )
-        before = list(map(_grads, run.params))
+        restore = run.params.saved_grads()
         try:
             run.replay.backward(self._slot, to_float(gradient))
         except BaseException:
-            for p, g in zip(run.params, before):
-                p.grad = g
+            restore()
             raise
 
     def __float__(self) -> float:

@@ -11,7 +11,7 @@ parameter, checked at every backward).
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -64,6 +64,24 @@ class Parameters:
             return
         for store, into, at in self.bulk:
             out[into] = store.values[at]
+
+    def saved_grads(self) -> Callable[[], None]:
+        """A copy of every parameter's gradient now; what it returns puts them back."""
+        if self.bulk is not None and not any(store.special for store, _, _ in self.bulk):
+            copies = [(store.grads, at, store.grads[at].copy()) for store, _, at in self.bulk]
+
+            def restore() -> None:
+                for grads, at, before in copies:
+                    grads[at] = before
+
+            return restore
+        before = [p.grad for p in self.params]
+
+        def restore() -> None:
+            for p, g in zip(self.params, before):
+                p.grad = g
+
+        return restore
 
     def add_grads(self, grads: np.ndarray) -> None:
         """Add ``grads`` (one per parameter) into the parameters' gradients, as eager

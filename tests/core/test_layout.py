@@ -19,8 +19,14 @@ def code_lines(path: Path) -> int:
         if tok.type == tokenize.STRING and starts_statement:
             previous = tok.type
             continue
-        if tok.type not in (tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT,
-                            tokenize.DEDENT, tokenize.ENDMARKER):
+        if tok.type not in (
+            tokenize.COMMENT,
+            tokenize.NL,
+            tokenize.NEWLINE,
+            tokenize.INDENT,
+            tokenize.DEDENT,
+            tokenize.ENDMARKER,
+        ):
             lines.update(range(tok.start[0], tok.end[0] + 1))
         if tok.type not in (tokenize.COMMENT, tokenize.NL):
             previous = tok.type
@@ -43,8 +49,9 @@ def core_imports(path: Path) -> set[str]:
             elif (node.module or "").startswith("mingrad_core."):
                 found.add(node.module.split(".")[1])
         elif isinstance(node, ast.Import):
-            found.update(a.name.split(".")[1] for a in node.names
-                         if a.name.startswith("mingrad_core."))
+            found.update(
+                a.name.split(".")[1] for a in node.names if a.name.startswith("mingrad_core.")
+            )
     return found
 
 
@@ -78,6 +85,11 @@ def test_core_imports_form_no_circle_and_name_no_other_package():
     above = {"mingrad", "mingrad_ops", "mingrad_nn", "mingrad_viz", "mingrad_jit"}
     for path in CORE.glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [
-                node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else []
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom) and not node.level
+                else []
+            )
             assert not {n.split(".")[0] for n in names} & above, (path.name, names)

@@ -104,7 +104,8 @@ def test_an_op_may_not_hide_a_scalar_attribute():
 
 
 def test_unknown_op_lists_the_registered_ones():
-    with pytest.raises(UnknownOpError, match="no op named 'nothing'; registered ops: abs, add, div"):
+    expected = "no op named 'nothing'; registered ops: abs, add, div"
+    with pytest.raises(UnknownOpError, match=expected):
         get_op("nothing")
 
 
@@ -274,19 +275,28 @@ def test_re_registering_from_the_same_module_replaces_with_a_warning():
 
 def test_another_module_needs_replace_true_and_the_error_says_so():
     exec(RERUN.replace("FACTOR", "2.0"), {"__name__": "first"})
-    with pytest.raises(OpRegistrationError, match=r"already registered by plugin 'first'.*"
-                       r"replace=True"):
+    with pytest.raises(
+        OpRegistrationError,
+        match=r"already registered by plugin 'first'.*"
+        r"replace=True",
+    ):
         exec(RERUN.replace("FACTOR", "3.0"), {"__name__": "second"})
     assert ops()["twice"].gradient(1.0, 2.0) == (2.0,)  # unchanged
-    register_op(name="twice", arity=1, forward=lambda x: 2 * x, gradient=lambda x, out: (5.0,),
-                replace=True)
+    register_op(
+        name="twice", arity=1, forward=lambda x: 2 * x, gradient=lambda x, out: (5.0,), replace=True
+    )
     assert ops()["twice"].gradient(1.0, 2.0) == (5.0,)
 
 
 def test_replacing_an_op_moves_its_operator_binding():
     old = ops()["sub"]
-    register_op(name="sub", arity=2, forward=lambda a, b: a - b,
-                gradient=lambda a, b, out: (1.0, -1.0), replace=True)
+    register_op(
+        name="sub",
+        arity=2,
+        forward=lambda a, b: a - b,
+        gradient=lambda a, b, out: (1.0, -1.0),
+        replace=True,
+    )
     with pytest.raises(TypeError, match="no registered op is bound to operator '-'"):
         Scalar(1.0) - 1
     assert old.operator == "-"

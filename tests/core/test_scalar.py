@@ -161,8 +161,14 @@ def test_abs_applies_the_op_bound_to_abs():
     assert y.data == 2.5 and y.op.name == "abs"
     y.backward()
     assert x.grad == -1.0
-    register_op(name="abs", arity=1, operator="abs", forward=abs, replace=True,
-                gradient=lambda x, out: (-7.0,))  # a plugin may rebind it
+    register_op(
+        name="abs",
+        arity=1,
+        operator="abs",
+        forward=abs,
+        replace=True,
+        gradient=lambda x, out: (-7.0,),
+    )  # a plugin may rebind it
     x.grad = 0.0
     abs(x).backward()
     assert x.grad == -7.0

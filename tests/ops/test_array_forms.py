@@ -15,9 +15,23 @@ from mingrad_jit.arrays import array_forms
 from mingrad_ops import check_op, numpy_form
 from mingrad_ops.formcheck import EDGES, ULPS, ZERO_CROSSING_ABS, check_array_forms, ulps_apart
 
-PRIMITIVES = ["add", "sub", "mul", "div", "neg", "abs", "pow", "relu", "tanh", "exp", "log",
-              "linear",
-              "where", "pick", "logsumexp"]
+PRIMITIVES = [
+    "add",
+    "sub",
+    "mul",
+    "div",
+    "neg",
+    "abs",
+    "pow",
+    "relu",
+    "tanh",
+    "exp",
+    "log",
+    "linear",
+    "where",
+    "pick",
+    "logsumexp",
+]
 # no C library call: bitwise on any machine
 ARITHMETIC = ["add", "sub", "mul", "div", "neg", "abs", "relu", "linear", "where", "pick"]
 INF, NAN = math.inf, math.nan

@@ -595,11 +595,22 @@ def test_graph_animate_refuses_an_option_it_would_ignore(capsys, tmp_path, optio
 
 
 def test_check_names_an_array_form_that_disagrees_once_and_fails(capsys):
-    register_op(name="offexp", arity=1, forward=math.exp, gradient=lambda x, out: (out,),
-                array_forward=lambda x: np.exp(x) * (1 + 1e-9),
-                array_gradient=lambda x, out: (out,))
-    register_op(name="goodexp", arity=1, forward=math.exp, gradient=lambda x, out: (out,),
-                array_forward=np.exp, array_gradient=lambda x, out: (out,))
+    register_op(
+        name="offexp",
+        arity=1,
+        forward=math.exp,
+        gradient=lambda x, out: (out,),
+        array_forward=lambda x: np.exp(x) * (1 + 1e-9),
+        array_gradient=lambda x, out: (out,),
+    )
+    register_op(
+        name="goodexp",
+        arity=1,
+        forward=math.exp,
+        gradient=lambda x, out: (out,),
+        array_forward=np.exp,
+        array_gradient=lambda x, out: (out,),
+    )
     assert main(["check", "offexp", "goodexp"]) == 1
     out = capsys.readouterr().out
     row = {line.split()[0]: line.split() for line in out.splitlines() if line.strip()}
