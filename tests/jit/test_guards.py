@@ -345,6 +345,31 @@ def test_an_interrupted_backward_leaves_every_gradient_as_it_was(strategy):
     assert [p.grad for p in params] == [3.0] * 50
 
 
+def test_an_interrupted_backward_restores_parameters_kept_in_bulk(monkeypatch):
+    # the level replay adds into a store's array at once ("code" adds one by one: Boom above)
+    strategy = "levels"
+    from mingrad_jit.params import Parameters
+    from mingrad_nn import MLP
+
+    added = Parameters.add_grads
+
+    def add_then_interrupt(self, grads):
+        added(self, grads)  # every gradient is added into the store's array ...
+        raise KeyboardInterrupt  # ... and then the backward is interrupted
+
+    model = MLP(2, [3, 1], seed=0)
+    loss = jit(strategy=strategy)(lambda x: model(list(map(Scalar, x))))
+    loss([0.5, -1.0]).backward()  # the store is in bulk now
+    before = [p.grad for p in model.parameters()]
+    assert model.parameter_store.in_bulk and any(before)
+    monkeypatch.setattr(Parameters, "add_grads", add_then_interrupt)
+    loss2 = jit(strategy=strategy)(lambda x: model(list(map(Scalar, x))))
+    result = loss2([0.5, -1.0])
+    with pytest.raises(KeyboardInterrupt):
+        result.backward()
+    assert [p.grad for p in model.parameters()] == before
+
+
 def test_library_functions_are_not_followed():
     from textwrap import dedent
 
