@@ -24,10 +24,11 @@
   that changes that state while it is traced (a parameter made on the first call) is traced
   once more; if it changes it every time, ``TracedStateError`` names the variable. State
   further away (``model.layers[0].w`` rebound, items of a captured list) is not guarded.
-- The cache keeps ``cache_size`` traces (``jit(f, cache_size=...)``, default ``CACHE_SIZE``,
-  32), least recently used out; a function that has traced ``RETRACE_WARNING`` (8) times
-  warns once, naming what changed (an argument's shape, a guarded variable); with a
-  ``cache_size`` of your own, it warns once a trace has to be dropped instead.
+- The cache keeps ``cache_size`` traces (``jit(f, cache_size=...)``, default
+  ``mingrad_jit.CACHE_SIZE``, 32, read when a function is jitted), least recently used out; a
+  function that has traced ``mingrad_jit.RETRACE_WARNING`` (8) times warns once, naming what
+  changed (an argument's shape, a guarded variable); with a ``cache_size`` of your own, it
+  warns once a trace has to be dropped instead.
 - What comes back: ``Result`` objects (``.data``, ``.backward()``) in the structure returned;
   ``backward()`` adds into the parameters' ``.grad`` exactly as eager ``backward()`` does, all
   or nothing (interrupted part-way, every ``.grad`` is left as it was).
@@ -62,3 +63,8 @@ __all__ = [
     "TraceInfo", "TracedNumber", "TracedStateError", "TracedValueError", "VmapArgumentError",
     "Vmapped", "jit", "vmap",
 ]
+
+# Defaults for jitted functions made from now on (set them here: mingrad_jit.CACHE_SIZE = 64).
+CACHE_SIZE = 32  # traces kept per jitted function (per instance, on a method), least recent out
+RETRACE_WARNING = 8  # warn (once per jitted function) when it has traced this many times,
+# unless cache_size was given: then the warning waits until a trace has to be dropped

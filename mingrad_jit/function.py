@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+import mingrad_jit as _package
 from mingrad_core import Scalar, is_real, to_float
 
 from .guards import Guards, collect
@@ -29,10 +30,6 @@ from .trace import (
     kept,
     remake,
 )
-
-CACHE_SIZE = 32  # traces kept per jitted function (per instance, on a method), least recent out
-RETRACE_WARNING = 8  # warn (once per jitted function) when it has traced this many times,
-# unless cache_size was given: then the warning waits until a trace has to be dropped
 
 _tracing = threading.RLock()
 _grads = attrgetter("grad")
@@ -148,9 +145,7 @@ class JitFunction:
     A copy of the instance (``copy.copy``, ``deepcopy``, ``pickle``) gets its own on first use.
     """
 
-    def __init__(
-        self, fn: Callable, strategy: str = "auto", cache_size: int | None = None
-    ) -> None:
+    def __init__(self, fn: Callable, strategy: str = "auto", cache_size: int | None = None) -> None:
         if not callable(fn):
             raise TypeError(f"jit() takes a function; got {type(fn).__name__} {fn!r}")
         if strategy not in ("auto", "levels", "code", "tape"):
@@ -164,8 +159,9 @@ class JitFunction:
         self._name = getattr(fn, "__qualname__", repr(fn))
         self.strategy = strategy
         self._chosen_size = cache_size  # None: the default size, and the default warning
-        self.cache_size = CACHE_SIZE if cache_size is None else cache_size
-        self._warn_at = RETRACE_WARNING if cache_size is None else cache_size + 1
+        # The defaults are the package's: mingrad_jit.CACHE_SIZE = 64 counts from then on.
+        self.cache_size = _package.CACHE_SIZE if cache_size is None else cache_size
+        self._warn_at = _package.RETRACE_WARNING if cache_size is None else cache_size + 1
         self.traces = 0
         self.replays = 0
         self._counting = threading.Lock()

@@ -363,3 +363,16 @@ def total_of_squares(xs):
 
 def test_a_jitted_function_pickles_by_name():
     assert pickle.loads(pickle.dumps(total_of_squares)) is total_of_squares
+
+
+def test_the_package_cache_size_counts_for_functions_jitted_afterwards(monkeypatch):
+    import mingrad_jit
+
+    monkeypatch.setattr(mingrad_jit, "CACHE_SIZE", 3, raising=False)
+    total = jit(lambda xs: sum(map(Scalar, xs)))
+    assert total.cache_size == 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for n in range(1, 6):
+            total([1.0] * n)
+    assert len(total.info()) == 3
