@@ -29,7 +29,8 @@
   function that has traced ``mingrad_jit.RETRACE_WARNING`` (8) times warns once, naming what
   changed (an argument's shape, a guarded variable); with a ``cache_size`` of your own, it
   warns once a trace has to be dropped instead.
-- What comes back: ``Result`` objects (``.data``, ``.backward()``) in the structure returned;
+- What comes back: ``Result`` objects (``.data``, ``.backward()``; formatted, ``float()`` and
+  compared with ``< <= > >=`` as a Scalar is) in the structure returned;
   ``backward()`` adds into the parameters' ``.grad`` exactly as eager ``backward()`` does, all
   or nothing (interrupted part-way, every ``.grad`` is left as it was).
 - Threads: one trace at a time in a process (a thread that needs a structure being traced

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import operator
 import threading
 import time
 import warnings
@@ -131,8 +132,27 @@ class Result:
     def __float__(self) -> float:
         return self.data
 
+    def __format__(self, spec: str) -> str:
+        return format(self.data, spec) if spec else str(self)
+
     def __repr__(self) -> str:
         return f"Result(data={self.data!r})"
+
+
+def _compare(test: Callable[[float, float], bool]) -> Callable[[Result, object], bool]:
+    """``<``, ``<=``, ``>``, ``>=`` on values, as Scalar's: with numbers, Results and Scalars."""
+
+    def method(self: Result, other: object) -> bool:
+        if isinstance(other, (Result, Scalar)):
+            return test(self.data, other.data)
+        return test(self.data, to_float(other)) if is_real(other) else NotImplemented
+
+    return method
+
+
+Result.__lt__, Result.__le__, Result.__gt__, Result.__ge__ = map(
+    _compare, (operator.lt, operator.le, operator.gt, operator.ge)
+)
 
 
 class JitFunction:
