@@ -4,9 +4,10 @@ A trace freezes the Python state it saw. As torch.compile guards a compiled fram
 what its function reads from outside: the globals it names and the closure cells it captures
 (and those of the plain functions among them, followed), and the attributes its code names on
 the objects it captured or is bound to (``self.model``, ``model.alpha``). Numbers are compared
-by value, everything else by identity (rebinding a global model, as re-running a notebook
-cell does, is a change; training its parameters in place is not). A replay whose guards fail
-traces again; ``Guards.changed`` says which variable changed, for warnings and errors.
+by value (-0.0 is not 0.0; nan is nan), everything else by identity (rebinding a global model,
+as re-running a notebook cell does, is a change; training its parameters in place is not). A
+replay whose guards fail traces again; ``Guards.changed`` says which variable changed, for
+warnings and errors.
 
 What is not guarded: state reached further than one attribute from a captured object
 (``model.layers[0].w``), items of captured lists and dicts, and anything a function reads
@@ -31,13 +32,19 @@ _LIBRARIES = tuple({sysconfig.get_path(name) for name in ("stdlib", "purelib", "
 
 
 def _same(a: object, b: object) -> bool:
-    """Whether ``b`` still is ``a``: equal numbers of one type (nan equals nan), else identity."""
+    """Whether ``b`` still is ``a``: numbers of one type by value, as arithmetic tells them apart
+    (-0.0 is not 0.0, since 1 / x differs; nan is nan), anything else by identity."""
     if a is b:
         return True
     kind = type(a)
-    if kind in (int, float, bool, complex) and type(b) is kind:
-        return a == b or (kind is float and math.isnan(a) and math.isnan(b))
-    return False
+    if type(b) is not kind:
+        return False
+    if isinstance(a, float):
+        same_sign = math.copysign(1.0, a) == math.copysign(1.0, b)
+        return (a == b and same_sign) or (math.isnan(a) and math.isnan(b))
+    if kind is complex:
+        return _same(a.real, b.real) and _same(a.imag, b.imag)
+    return kind in (int, bool) and a == b
 
 
 def _cell_value(cell: types.CellType) -> object:

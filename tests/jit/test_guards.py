@@ -1,6 +1,7 @@
 """jit guards: a replay follows, or refuses, the Python state its trace read from outside."""
 
 import copy
+import math
 import pickle
 import random
 import warnings
@@ -376,3 +377,20 @@ def test_the_package_cache_size_counts_for_functions_jitted_afterwards(monkeypat
         for n in range(1, 6):
             total([1.0] * n)
     assert len(total.info()) == 3
+
+
+def test_a_captured_number_is_compared_as_arithmetic_sees_it():
+    offset = 0.0
+
+    @jit
+    def f(x):
+        return Scalar(x[0]) * offset
+
+    assert math.copysign(1.0, f([1.0]).data) == 1.0
+    offset = -0.0  # == 0.0, but 1 / offset and x * offset differ
+    assert math.copysign(1.0, f([1.0]).data) == -1.0
+    offset = float("nan")
+    assert math.isnan(f([1.0]).data)
+    offset = float("nan")  # another nan object: the same value, no new trace
+    assert math.isnan(f([1.0]).data)
+    assert f.traces == 3
