@@ -19,9 +19,12 @@ from __future__ import annotations
 import dis
 import functools
 import math
+import operator
 import sysconfig
 import types
 from collections.abc import Callable, Iterator
+
+from mingrad_core.registry import tables
 
 _ABSENT = object()
 # Functions of these packages are the machinery: their globals are not the user's state.
@@ -44,7 +47,15 @@ def _same(a: object, b: object) -> bool:
         return (a == b and same_sign) or (math.isnan(a) and math.isnan(b))
     if kind is complex:
         return _same(a.real, b.real) and _same(a.imag, b.imag)
+    if kind is tuple:  # a snapshot: the same items
+        return len(a) == len(b) and (all(map(operator.is_, a, b)) or all(map(_same, a, b)))
     return kind in (int, bool) and a == b
+
+
+def _op_table() -> tuple:
+    """The registered ops: one registered anew (``replace=True``, a notebook cell run again) is
+    another object, and a replay must not run the old one's forms."""
+    return tuple(tables().ops.values())
 
 
 def _cell_value(cell: types.CellType) -> object:
@@ -94,7 +105,9 @@ def _is_machinery(fn: types.FunctionType) -> bool:
 
 def collect(fn: Callable) -> Guards:
     """The guards of a trace of ``fn``: read now, before the trace runs."""
-    entries: list[tuple[str, Callable[[], object], object]] = []
+    entries: list[tuple[str, Callable[[], object], object]] = [
+        ("the registered ops (one registered anew)", _op_table, _op_table())
+    ]
     seen: set[int] = set()
     captured: list[tuple[str, object]] = []  # (how it is named, object) to guard attributes of
     attributes: set[str] = set()  # every name the followed code uses (attribute reads among them)

@@ -9,7 +9,7 @@ import warnings
 import numpy as np
 import pytest
 
-from mingrad_core import Scalar
+from mingrad_core import Scalar, register_op
 from mingrad_jit import TracedStateError, TracedValueError, jit
 from mingrad_jit.guards import collect
 from mingrad_nn import MLP
@@ -394,3 +394,28 @@ def test_a_captured_number_is_compared_as_arithmetic_sees_it():
     offset = float("nan")  # another nan object: the same value, no new trace
     assert math.isnan(f([1.0]).data)
     assert f.traces == 3
+
+
+def test_an_op_registered_anew_after_the_trace_is_replayed_in_its_new_form():
+    def define(factor):  # a notebook cell defining the op, run again with another factor
+        register_op(
+            name="stretch",
+            arity=1,
+            forward=lambda x: factor * x,
+            gradient=lambda x, out: (factor,),
+            replace=True,
+        )
+
+    define(2.0)
+    p = Scalar(1.0)
+
+    @jit
+    def f(x):
+        return (p * x[0]).stretch()
+
+    assert f([3.0]).data == 6.0
+    define(5.0)
+    result = f([3.0])
+    result.backward()
+    assert (result.data, p.grad) == (15.0, 15.0)
+    assert f.traces == 2
