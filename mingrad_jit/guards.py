@@ -20,6 +20,7 @@ import dis
 import functools
 import math
 import operator
+import sys
 import sysconfig
 import types
 from collections.abc import Callable, Iterator
@@ -164,17 +165,109 @@ def collect(fn: Callable) -> Guards:
             if value is not _ABSENT:
                 follow(value, repr(name))
 
+    def methods(label: str, obj: object) -> None:
+        # The code reading obj's attributes runs: its class's methods and properties the code
+        # names, its special methods (model(x) runs __call__), functions kept on it.
+        state, owners = _dict_of(obj), _owners(obj)
+        found = [(n, v) for n, v in (state or {}).items() if n in attributes]
+        for klass in owners:
+            found += [(n, v) for n, v in vars(klass).items() if n in attributes or _special(n)]
+        for name, member in found:
+            if isinstance(member, property):
+                member = member.fget
+            elif isinstance(member, (classmethod, staticmethod)):
+                member = member.__func__
+            if isinstance(member, types.FunctionType) or type(member).__module__.startswith(
+                "mingrad_jit"
+            ):
+                follow(member, f"{_prefix(label)}.{name}")
+
     follow(fn, fn.__qualname__ if hasattr(fn, "__qualname__") else repr(fn))
+    while True:  # following methods captures more objects and names more attributes
+        followed = len(seen)
+        for label, obj in list(captured):
+            if _guarded(obj):
+                methods(label, obj)
+        if len(seen) == followed:
+            break
     for label, obj in captured:
-        if isinstance(obj, (types.ModuleType, types.FunctionType, types.BuiltinFunctionType)):
+        if not _guarded(obj):
             continue
-        state = getattr(obj, "__dict__", None)
-        if not isinstance(state, dict):
-            continue
-        prefix = label if label == "self" else label.replace("global ", "").strip("'")
-        for name in sorted(attributes & state.keys()):
-            value = state[name]
-            if type(value).__module__.startswith("mingrad_jit"):  # a jitted method's cache
-                continue
-            entries.append((f"{prefix}.{name}", functools.partial(state.get, name, _ABSENT), value))
+        state, owners = _dict_of(obj), _owners(obj)
+        for name in sorted(attributes):
+            if state is not None and name in state:
+                read = functools.partial(state.get, name, _ABSENT)
+            else:
+                read = functools.partial(_lookup, obj, owners, name)
+            value = read()
+            if value is _ABSENT or type(value).__module__.startswith("mingrad_jit"):
+                continue  # (a jitted method's cache)
+            entries.append((f"{_prefix(label)}.{name}", read, value))
     return Guards(entries)
+
+
+def _prefix(label: str) -> str:
+    return label if label == "self" else label.replace("global ", "").strip("'")
+
+
+_OBJECT = frozenset(vars(object))
+
+
+def _special(name: str) -> bool:
+    """A special method Python calls without naming it in the code (``__call__``, ``__add__``)."""
+    return name.startswith("__") and name.endswith("__") and name not in _OBJECT
+
+
+@functools.cache
+def _library(module: str) -> bool:
+    """Whether a module is the machinery, the standard library's or an installed package's."""
+    if module.startswith(_MACHINERY) or module in sys.builtin_module_names:
+        return True
+    file = getattr(sys.modules.get(module), "__file__", None)  # none in a notebook's __main__
+    return bool(file) and file.startswith(_LIBRARIES)
+
+
+def _guarded(obj: object) -> bool:
+    """Whether the attributes of a captured object are guarded (and its methods followed)."""
+    if isinstance(obj, (types.FunctionType, types.BuiltinFunctionType, types.MethodType)):
+        return False
+    if isinstance(obj, types.ModuleType):
+        return not _library(obj.__name__)
+    return not type(obj).__module__.startswith(("mingrad_core", "mingrad_jit"))  # Scalars
+
+
+def _dict_of(obj: object) -> dict | None:
+    """An instance's or a module's own ``__dict__`` (not a class's), without ``__getattr__``."""
+    if isinstance(obj, type):
+        return None
+    try:
+        state = object.__getattribute__(obj, "__dict__")
+    except AttributeError:
+        return None
+    return state if isinstance(state, dict) else None
+
+
+def _owners(obj: object) -> tuple[type, ...]:
+    """The classes an attribute of ``obj`` is looked up in: its class's (or, for a class, its
+    own) method resolution order, less the library's and builtins' classes."""
+    mro = obj.__mro__ if isinstance(obj, type) else type(obj).__mro__
+    return tuple(klass for klass in mro if not _library(klass.__module__))
+
+
+def _lookup(obj: object, owners: tuple[type, ...], name: str) -> object:
+    """``obj.name`` as Python finds it, without running a property or ``__getattr__``: the
+    instance's ``__dict__``, else the first of ``owners`` that has it (a slot's value)."""
+    state = _dict_of(obj)
+    if state is not None and name in state:
+        return state[name]
+    for klass in owners:
+        member = vars(klass).get(name, _ABSENT)
+        if member is _ABSENT:
+            continue
+        if isinstance(member, types.MemberDescriptorType) and not isinstance(obj, type):
+            try:  # a __slots__ attribute
+                return member.__get__(obj, type(obj))
+            except AttributeError:  # not set
+                return _ABSENT
+        return member
+    return _ABSENT

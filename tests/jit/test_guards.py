@@ -4,6 +4,7 @@ import copy
 import math
 import pickle
 import random
+import types
 import warnings
 
 import numpy as np
@@ -419,3 +420,101 @@ def test_an_op_registered_anew_after_the_trace_is_replayed_in_its_new_form():
     result.backward()
     assert (result.data, p.grad) == (15.0, 15.0)
     assert f.traces == 2
+
+
+class Model:
+    """State read through code the jitted function calls: __call__, a property, a method."""
+
+    alpha = 1.0  # a class attribute, read as self.alpha
+
+    def __init__(self):
+        self.w, self._scale = Scalar(2.0), 1.0
+
+    def __call__(self, x):
+        return self.w * x * self.scale
+
+    @property
+    def scale(self):
+        return self._scale * self.alpha
+
+    def shifted(self, x):
+        return self(x) + self.alpha
+
+
+def test_state_read_through_a_captured_objects_call_and_property_is_guarded():
+    model = Model()
+
+    @jit
+    def f(x):
+        return model(x[0])
+
+    assert f([3.0]).data == 6.0
+    model.w = Scalar(5.0)  # read by Model.__call__
+    result = f([3.0])
+    result.backward()
+    assert (result.data, model.w.grad) == (15.0, 3.0)
+    model._scale = 3.0  # read by the property scale
+    assert f([3.0]).data == 45.0
+    assert f.traces == 3
+
+
+def test_class_attributes_read_through_self_and_a_method_are_guarded():
+    model = Model()
+
+    @jit
+    def f(x):
+        return model.shifted(x[0])
+
+    assert f([3.0]).data == 7.0
+    Model.alpha = 10.0
+    try:
+        assert f([3.0]).data == 70.0
+    finally:
+        Model.alpha = 1.0
+    assert f([3.0]).data == 7.0
+
+
+def test_a_jitted_methods_own_calls_on_self_are_guarded():
+    class Net(Model):
+        @jit
+        def loss(self, x):
+            return self(x[0])
+
+    net = Net()
+    assert net.loss([1.0]).data == 2.0
+    net._scale = 4.0
+    assert net.loss([1.0]).data == 8.0
+
+
+def test_slots_attributes_are_guarded():
+    class Slotted:
+        __slots__ = ("w", "beta")
+
+        def __init__(self):
+            self.w, self.beta = Scalar(1.0), 2.0
+
+    s = Slotted()
+
+    @jit
+    def f(x):
+        return s.w * x[0] * s.beta
+
+    assert f([3.0]).data == 6.0
+    s.beta = 5.0
+    assert f([3.0]).data == 15.0
+    s.w = Scalar(2.0)
+    assert f([3.0]).data == 30.0
+
+
+def test_attributes_of_a_captured_module_are_guarded():
+    cfg = types.ModuleType("jit_test_cfg")  # as `import cfg` of a module of the user's
+    cfg.alpha = 2.0
+    exec("def scaled(x):\n    return x * alpha\n", vars(cfg))
+
+    @jit
+    def f(x):
+        return Scalar(x[0]) * cfg.alpha + cfg.scaled(Scalar(1.0))
+
+    assert f([3.0]).data == 8.0
+    cfg.alpha = 10.0  # read by f, and by cfg.scaled as a global of cfg
+    assert f([3.0]).data == 40.0
