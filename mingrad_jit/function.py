@@ -286,15 +286,18 @@ class JitFunction:
         for _ in range(2):
             guards = collect(self.fn)
             entry, made = self._record(key, args, values, guards)
+            guards.settle()
             changed = guards.changed()
             escaped = kept(made)
             if changed is None and not escaped:
                 return entry
             del entry
-            what = changed or (
-                f"{len(escaped)} Scalar(s) made while tracing (the first {escaped[0]!r}) are "
-                "kept outside the function"
-            )
+            what = changed
+            if escaped:  # the likelier cause: a Scalar kept in a list or attribute read
+                what = (
+                    f"{len(escaped)} Scalar(s) made while tracing (the first {escaped[0]!r}) are "
+                    "kept outside the function"
+                )
             del escaped
         raise TracedStateError(
             f"jitted {self.name}() changes state it reads from outside on every call: {what}. "

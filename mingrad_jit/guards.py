@@ -25,6 +25,8 @@ import sysconfig
 import types
 from collections.abc import Callable, Iterator
 
+import numpy as np
+
 from mingrad_core.registry import tables
 
 _ABSENT = object()
@@ -50,7 +52,17 @@ def _same(a: object, b: object) -> bool:
         return _same(a.real, b.real) and _same(a.imag, b.imag)
     if kind is tuple:  # a snapshot: the same items
         return len(a) == len(b) and (all(map(operator.is_, a, b)) or all(map(_same, a, b)))
-    return kind in (int, bool) and a == b
+    return kind in (int, bool, str, bytes) and a == b
+
+
+def _items(container: list | dict | np.ndarray) -> tuple:
+    """A snapshot of a container's items: a list's or a dict's keys and values (compared as
+    guards compare), an array's shape, type and bytes."""
+    if isinstance(container, np.ndarray):
+        return container.shape, container.dtype.str, container.tobytes()
+    if isinstance(container, dict):
+        return tuple(container), tuple(container.values())
+    return tuple(container)
 
 
 def _op_table() -> tuple:
@@ -85,6 +97,14 @@ class Guards:
                 return what
         return None
 
+    def settle(self) -> None:
+        """Take the containers' items as the trace left them: a list the function appends to
+        while traced (a log) is not a change on every call. (Replays do not append.)"""
+        self._entries = [
+            (what, read, read() if getattr(read, "func", None) is _items else expected)
+            for what, read, expected in self._entries
+        ]
+
     def names(self) -> list[str]:
         """What is guarded, described (``global 'model'``, ``self.alpha``, ...)."""
         return [what for what, _, _ in self._entries]
@@ -110,6 +130,12 @@ def collect(fn: Callable) -> Guards:
         ("the registered ops (one registered anew)", _op_table, _op_table())
     ]
     seen: set[int] = set()
+
+    def add(what: str, read: Callable[[], object], value: object) -> None:
+        entries.append((what, read, value))
+        if isinstance(value, (list, dict, np.ndarray)):  # its items, shallowly
+            entries.append((f"an item of {what}", functools.partial(_items, value), _items(value)))
+
     captured: list[tuple[str, object]] = []  # (how it is named, object) to guard attributes of
     attributes: set[str] = set()  # every name the followed code uses (attribute reads among them)
 
@@ -144,23 +170,19 @@ def collect(fn: Callable) -> Guards:
             loads.update(i.argval for i in dis.get_instructions(code) if i.opname in _GLOBAL_LOADS)
         for name in sorted(loads):
             value = namespace.get(name, _ABSENT)
-            entries.append(
-                (
-                    f"global {name!r} of {module}",
-                    functools.partial(namespace.get, name, _ABSENT),
-                    value,
-                )
+            add(
+                f"global {name!r} of {module}",
+                functools.partial(namespace.get, name, _ABSENT),
+                value,
             )
             if value is not _ABSENT:
                 follow(value, f"global {name!r}")
         for name, cell in zip(fn.__code__.co_freevars, fn.__closure__ or ()):
             value = _cell_value(cell)
-            entries.append(
-                (
-                    f"{name!r} (captured by {fn.__qualname__})",
-                    functools.partial(_cell_value, cell),
-                    value,
-                )
+            add(
+                f"{name!r} (captured by {fn.__qualname__})",
+                functools.partial(_cell_value, cell),
+                value,
             )
             if value is not _ABSENT:
                 follow(value, repr(name))
@@ -202,7 +224,7 @@ def collect(fn: Callable) -> Guards:
             value = read()
             if value is _ABSENT or type(value).__module__.startswith("mingrad_jit"):
                 continue  # (a jitted method's cache)
-            entries.append((f"{_prefix(label)}.{name}", read, value))
+            add(f"{_prefix(label)}.{name}", read, value)
     return Guards(entries)
 
 

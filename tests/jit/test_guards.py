@@ -518,3 +518,52 @@ def test_attributes_of_a_captured_module_are_guarded():
     assert f([3.0]).data == 8.0
     cfg.alpha = 10.0  # read by f, and by cfg.scaled as a global of cfg
     assert f([3.0]).data == 40.0
+
+
+def test_items_of_captured_lists_dicts_and_arrays_changed_after_the_trace_are_followed():
+    weights, table, array = [2.0, 3.0], {"a": 4.0}, np.array([5.0])
+
+    @jit
+    def f(x):
+        return Scalar(x[0]) * weights[0] * table["a"] * array[0]
+
+    assert f([1.0]).data == 40.0
+    weights[0] = 1.0
+    assert f([1.0]).data == 20.0
+    table["a"] = 1.0
+    assert f([1.0]).data == 5.0
+    array[0] = -1.0
+    assert f([1.0]).data == -1.0
+    weights[1] = 3.0  # the same value again, another float object: no new trace
+    assert f([1.0]).data == -1.0
+    assert (f.traces, f.replays) == (4, 1)
+
+
+def test_a_list_of_parameters_with_an_item_replaced_traces_again():
+    class Holder:
+        def __init__(self):
+            self.params = [Scalar(1.0), Scalar(2.0)]
+
+        @jit
+        def total(self, x):
+            return sum(p * x[0] for p in self.params)
+
+    h = Holder()
+    assert h.total([1.0]).data == 3.0
+    h.params[0] = Scalar(10.0)
+    result = h.total([1.0])
+    result.backward()
+    assert (result.data, h.params[0].grad) == (12.0, 1.0)
+
+
+def test_a_list_the_function_appends_to_while_traced_is_no_change():
+    log = []
+
+    @jit
+    def f(x):
+        log.append("traced")
+        return Scalar(x[0])
+
+    f([1.0])
+    f([2.0])
+    assert (log, f.traces) == (["traced"], 1)
