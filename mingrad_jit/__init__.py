@@ -14,8 +14,9 @@
   parameter (a leaf Scalar made outside the function that the outputs depend on; a Scalar
   computed outside is computed again from its leaves). Constants written in the function
   itself (``1.0 / len(xs)``) are kept. The cache key is the arguments' nesting, lengths and
-  container types. On a method, each instance gets its own jitted function, ``self`` bound; a
-  copy of the instance (``copy``, ``deepcopy``, ``pickle``) gets its own on first use.
+  container types. On a method, each instance gets its own jitted function, ``self`` bound
+  (on a classmethod, each class; a staticmethod binds nothing); a copy of the instance
+  (``copy``, ``deepcopy``, ``pickle``) gets its own on first use.
 - Guards (``guards``, as torch.compile's): before each replay, what the trace read from outside
   is checked: the globals and closure cells the function names (and those of the plain
   functions among them), and the attributes its code names on captured objects and on

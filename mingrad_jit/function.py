@@ -8,6 +8,7 @@ import operator
 import threading
 import time
 import warnings
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -166,6 +167,9 @@ class JitFunction:
     """
 
     def __init__(self, fn: Callable, strategy: str = "auto", cache_size: int | None = None) -> None:
+        self._binds = "self"  # what the function is bound to, read as an attribute of a class
+        if isinstance(fn, (staticmethod, classmethod)):  # @jit over @staticmethod/@classmethod
+            self._binds, fn = type(fn).__name__, fn.__func__
         if not callable(fn):
             raise TypeError(f"jit() takes a function; got {type(fn).__name__} {fn!r}")
         if strategy not in ("auto", "levels", "code", "tape"):
@@ -186,7 +190,8 @@ class JitFunction:
         self.replays = 0
         self._counting = threading.Lock()
         self._cache: OrderedDict[tuple, _Entry] = OrderedDict()
-        self._owner: object = None  # the instance a jitted method is bound to
+        self._owner: object = None  # the instance (or class) a jitted method is bound to
+        self._classes: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # classmethods
         self._warned = False
 
     @property
@@ -197,6 +202,17 @@ class JitFunction:
         self._attribute = name
 
     def __get__(self, instance: object, owner: type | None = None) -> JitFunction:
+        if self._binds == "staticmethod":
+            return self
+        # @classmethod over @jit hands the class over as the instance (Python 3.11, 3.12)
+        if self._binds == "classmethod" or (
+            isinstance(instance, type) and not hasattr(self, "_attribute")
+        ):
+            cls = instance if isinstance(instance, type) else owner or type(instance)
+            bound = self._classes.get(cls)
+            if bound is None:
+                bound = self._classes[cls] = self._bound(cls)
+            return bound
         if instance is None:
             return self
         try:  # kept on the instance: one cache per instance, and a copy's is not the original's
@@ -210,9 +226,13 @@ class JitFunction:
             ) from exc
         if bound.__class__ is JitFunction and bound._owner is instance:
             return bound
-        bound = JitFunction(functools.partial(self.fn, instance), self.strategy, self._chosen_size)
-        bound._name, bound._owner = self._name, instance
-        state[self._attribute] = bound
+        bound = state[self._attribute] = self._bound(instance)
+        return bound
+
+    def _bound(self, owner: object) -> JitFunction:
+        """This function with ``owner`` (an instance, or a class) bound as its first argument."""
+        bound = JitFunction(functools.partial(self.fn, owner), self.strategy, self._chosen_size)
+        bound._name, bound._owner = self._name, owner
         return bound
 
     def __set__(self, instance: object, value: object) -> None:
