@@ -19,12 +19,15 @@
   (``copy``, ``deepcopy``, ``pickle``) gets its own on first use.
 - Guards (``guards``, as torch.compile's): before each replay, what the trace read from outside
   is checked: the globals and closure cells the function names (and those of the plain
-  functions among them), and the attributes its code names on captured objects and on
-  ``self``; numbers by value, anything else by identity. A change (``model = MLP(...)`` run
-  again in a notebook, ``alpha = 10``, ``self.w = Scalar(...)``) traces again. A function
-  that changes that state while it is traced (a parameter made on the first call) is traced
-  once more; if it changes it every time, ``TracedStateError`` names the variable. State
-  further away (``model.layers[0].w`` rebound, items of a captured list) is not guarded.
+  functions among them), the attributes its code names on captured objects and on ``self``
+  (class attributes and ``__slots__`` too; a user module's globals), the methods, properties
+  and ``__call__`` of theirs that it runs, followed likewise, the items of captured lists,
+  dicts and arrays, and the op table; numbers by value (-0.0 is not 0.0), anything else by
+  identity. A change (``model = MLP(...)`` run again in a notebook, ``alpha = 10``,
+  ``self.w = Scalar(...)``, ``weights[0] = 2.0``, an op registered anew) traces again. A
+  function that changes that state while it is traced (a parameter made on the first call) is
+  traced once more; if it changes it every time, ``TracedStateError`` names the variable.
+  State further away (``model.layers[0].w`` rebound, items of nested lists) is not guarded.
 - The cache keeps ``cache_size`` traces (``jit(f, cache_size=...)``, default
   ``mingrad_jit.CACHE_SIZE``, 32, read when a function is jitted), least recently used out; a
   function that has traced ``mingrad_jit.RETRACE_WARNING`` (8) times warns once, naming what

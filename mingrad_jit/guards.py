@@ -2,16 +2,20 @@
 
 A trace freezes the Python state it saw. As torch.compile guards a compiled frame, a trace keeps
 what its function reads from outside: the globals it names and the closure cells it captures
-(and those of the plain functions among them, followed), and the attributes its code names on
-the objects it captured or is bound to (``self.model``, ``model.alpha``). Numbers are compared
-by value (-0.0 is not 0.0; nan is nan), everything else by identity (rebinding a global model,
-as re-running a notebook cell does, is a change; training its parameters in place is not). A
-replay whose guards fail traces again; ``Guards.changed`` says which variable changed, for
-warnings and errors.
+(and those of the plain functions among them, followed); the attributes its code names on the
+objects it captured or is bound to (``self.model``, ``model.alpha``: instance ``__dict__``,
+``__slots__``, class attributes; a user module's globals); the code those objects run (their
+classes' methods and properties the code names, their special methods such as ``__call__``,
+followed as functions are); the items of captured lists, dicts and numpy arrays (one level);
+and the op table. Numbers are compared by value (-0.0 is not 0.0; nan is nan), everything else
+by identity (rebinding a global model, as re-running a notebook cell does, is a change;
+training its parameters in place is not). A replay whose guards fail traces again;
+``Guards.changed`` says which variable changed, for warnings and errors.
 
-What is not guarded: state reached further than one attribute from a captured object
-(``model.layers[0].w``), items of captured lists and dicts, and anything a function reads
-through a name computed at run time (``getattr(self, name)``).
+What is not guarded: attributes of objects held by a captured object (``model.inner.w``,
+``model.layers[0].w``), items of nested containers, the code of the library's classes and
+functions (mingrad's, the standard library's, installed packages'), and anything a function
+reads through a name computed at run time (``getattr(self, name)``).
 """
 
 from __future__ import annotations
