@@ -14,21 +14,27 @@
   parameter (a leaf Scalar made outside the function that the outputs depend on; a Scalar
   computed outside is computed again from its leaves). Constants written in the function
   itself (``1.0 / len(xs)``) are kept. The cache key is the arguments' nesting, lengths and
-  container types. On a method, each instance gets its own jitted function, ``self`` bound; a
-  copy of the instance (``copy``, ``deepcopy``, ``pickle``) gets its own on first use.
+  container types. On a method, each instance gets its own jitted function, ``self`` bound
+  (on a classmethod, each class; a staticmethod binds nothing); a copy of the instance
+  (``copy``, ``deepcopy``, ``pickle``) gets its own on first use.
 - Guards (``guards``, as torch.compile's): before each replay, what the trace read from outside
   is checked: the globals and closure cells the function names (and those of the plain
-  functions among them), and the attributes its code names on captured objects and on
-  ``self``; numbers by value, anything else by identity. A change (``model = MLP(...)`` run
-  again in a notebook, ``alpha = 10``, ``self.w = Scalar(...)``) traces again. A function
-  that changes that state while it is traced (a parameter made on the first call) is traced
-  once more; if it changes it every time, ``TracedStateError`` names the variable. State
-  further away (``model.layers[0].w`` rebound, items of a captured list) is not guarded.
-- The cache keeps ``cache_size`` traces (``jit(f, cache_size=...)``, default ``CACHE_SIZE``,
-  32), least recently used out; a function that has traced ``RETRACE_WARNING`` (8) times
-  warns once, naming what changed (an argument's shape, a guarded variable); with a
-  ``cache_size`` of your own, it warns once a trace has to be dropped instead.
-- What comes back: ``Result`` objects (``.data``, ``.backward()``) in the structure returned;
+  functions among them), the attributes its code names on captured objects and on ``self``
+  (class attributes and ``__slots__`` too; a user module's globals), the methods, properties
+  and ``__call__`` of theirs that it runs, followed likewise, the items of captured lists,
+  dicts and arrays, and the op table; numbers by value (-0.0 is not 0.0), anything else by
+  identity. A change (``model = MLP(...)`` run again in a notebook, ``alpha = 10``,
+  ``self.w = Scalar(...)``, ``weights[0] = 2.0``, an op registered anew) traces again. A
+  function that changes that state while it is traced (a parameter made on the first call) is
+  traced once more; if it changes it every time, ``TracedStateError`` names the variable.
+  State further away (``model.layers[0].w`` rebound, items of nested lists) is not guarded.
+- The cache keeps ``cache_size`` traces (``jit(f, cache_size=...)``, default
+  ``mingrad_jit.CACHE_SIZE``, 32, read when a function is jitted), least recently used out; a
+  function that has traced ``mingrad_jit.RETRACE_WARNING`` (8) times warns once, naming what
+  changed (an argument's shape, a guarded variable); with a ``cache_size`` of your own, it
+  warns once a trace has to be dropped instead.
+- What comes back: ``Result`` objects (``.data``, ``.backward()``; formatted, ``float()`` and
+  compared with ``< <= > >=`` as a Scalar is) in the structure returned;
   ``backward()`` adds into the parameters' ``.grad`` exactly as eager ``backward()`` does, all
   or nothing (interrupted part-way, every ``.grad`` is left as it was).
 - Threads: one trace at a time in a process (a thread that needs a structure being traced
@@ -62,3 +68,8 @@ __all__ = [
     "TraceInfo", "TracedNumber", "TracedStateError", "TracedValueError", "VmapArgumentError",
     "Vmapped", "jit", "vmap",
 ]
+
+# Defaults for jitted functions made from now on (set them here: mingrad_jit.CACHE_SIZE = 64).
+CACHE_SIZE = 32  # traces kept per jitted function (per instance, on a method), least recent out
+RETRACE_WARNING = 8  # warn (once per jitted function) when it has traced this many times,
+# unless cache_size was given: then the warning waits until a trace has to be dropped

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import functools
 import gc
+import operator
 import threading
 import time
 import warnings
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+import mingrad_jit as _package
 from mingrad_core import Scalar, is_real, to_float
 
 from .guards import Guards, collect
@@ -29,10 +32,6 @@ from .trace import (
     kept,
     remake,
 )
-
-CACHE_SIZE = 32  # traces kept per jitted function (per instance, on a method), least recent out
-RETRACE_WARNING = 8  # warn (once per jitted function) when it has traced this many times,
-# unless cache_size was given: then the warning waits until a trace has to be dropped
 
 _tracing = threading.RLock()
 
@@ -132,8 +131,27 @@ class Result:
     def __float__(self) -> float:
         return self.data
 
+    def __format__(self, spec: str) -> str:
+        return format(self.data, spec) if spec else str(self)
+
     def __repr__(self) -> str:
         return f"Result(data={self.data!r})"
+
+
+def _compare(test: Callable[[float, float], bool]) -> Callable[[Result, object], bool]:
+    """``<``, ``<=``, ``>``, ``>=`` on values, as Scalar's: with numbers, Results and Scalars."""
+
+    def method(self: Result, other: object) -> bool:
+        if isinstance(other, (Result, Scalar)):
+            return test(self.data, other.data)
+        return test(self.data, to_float(other)) if is_real(other) else NotImplemented
+
+    return method
+
+
+Result.__lt__, Result.__le__, Result.__gt__, Result.__ge__ = map(
+    _compare, (operator.lt, operator.le, operator.gt, operator.ge)
+)
 
 
 class JitFunction:
@@ -146,9 +164,10 @@ class JitFunction:
     A copy of the instance (``copy.copy``, ``deepcopy``, ``pickle``) gets its own on first use.
     """
 
-    def __init__(
-        self, fn: Callable, strategy: str = "auto", cache_size: int | None = None
-    ) -> None:
+    def __init__(self, fn: Callable, strategy: str = "auto", cache_size: int | None = None) -> None:
+        self._binds = "self"  # what the function is bound to, read as an attribute of a class
+        if isinstance(fn, (staticmethod, classmethod)):  # @jit over @staticmethod/@classmethod
+            self._binds, fn = type(fn).__name__, fn.__func__
         if not callable(fn):
             raise TypeError(f"jit() takes a function; got {type(fn).__name__} {fn!r}")
         if strategy not in ("auto", "levels", "code", "tape"):
@@ -162,13 +181,15 @@ class JitFunction:
         self._name = getattr(fn, "__qualname__", repr(fn))
         self.strategy = strategy
         self._chosen_size = cache_size  # None: the default size, and the default warning
-        self.cache_size = CACHE_SIZE if cache_size is None else cache_size
-        self._warn_at = RETRACE_WARNING if cache_size is None else cache_size + 1
+        # The defaults are the package's: mingrad_jit.CACHE_SIZE = 64 counts from then on.
+        self.cache_size = _package.CACHE_SIZE if cache_size is None else cache_size
+        self._warn_at = _package.RETRACE_WARNING if cache_size is None else cache_size + 1
         self.traces = 0
         self.replays = 0
         self._counting = threading.Lock()
         self._cache: OrderedDict[tuple, _Entry] = OrderedDict()
-        self._owner: object = None  # the instance a jitted method is bound to
+        self._owner: object = None  # the instance (or class) a jitted method is bound to
+        self._classes: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # classmethods
         self._warned = False
 
     @property
@@ -179,6 +200,17 @@ class JitFunction:
         self._attribute = name
 
     def __get__(self, instance: object, owner: type | None = None) -> JitFunction:
+        if self._binds == "staticmethod":
+            return self
+        # @classmethod over @jit hands the class over as the instance (Python 3.11, 3.12)
+        if self._binds == "classmethod" or (
+            isinstance(instance, type) and not hasattr(self, "_attribute")
+        ):
+            cls = instance if isinstance(instance, type) else owner or type(instance)
+            bound = self._classes.get(cls)
+            if bound is None:
+                bound = self._classes[cls] = self._bound(cls)
+            return bound
         if instance is None:
             return self
         try:  # kept on the instance: one cache per instance, and a copy's is not the original's
@@ -192,9 +224,13 @@ class JitFunction:
             ) from exc
         if bound.__class__ is JitFunction and bound._owner is instance:
             return bound
-        bound = JitFunction(functools.partial(self.fn, instance), self.strategy, self._chosen_size)
-        bound._name, bound._owner = self._name, instance
-        state[self._attribute] = bound
+        bound = state[self._attribute] = self._bound(instance)
+        return bound
+
+    def _bound(self, owner: object) -> JitFunction:
+        """This function with ``owner`` (an instance, or a class) bound as its first argument."""
+        bound = JitFunction(functools.partial(self.fn, owner), self.strategy, self._chosen_size)
+        bound._name, bound._owner = self._name, owner
         return bound
 
     def __set__(self, instance: object, value: object) -> None:
@@ -268,15 +304,18 @@ class JitFunction:
         for _ in range(2):
             guards = collect(self.fn)
             entry, made = self._record(key, args, values, guards)
+            guards.settle()
             changed = guards.changed()
             escaped = kept(made)
             if changed is None and not escaped:
                 return entry
             del entry
-            what = changed or (
-                f"{len(escaped)} Scalar(s) made while tracing (the first {escaped[0]!r}) are "
-                "kept outside the function"
-            )
+            what = changed
+            if escaped:  # the likelier cause: a Scalar kept in a list or attribute read
+                what = (
+                    f"{len(escaped)} Scalar(s) made while tracing (the first {escaped[0]!r}) are "
+                    "kept outside the function"
+                )
             del escaped
         raise TracedStateError(
             f"jitted {self.name}() changes state it reads from outside on every call: {what}. "

@@ -271,6 +271,12 @@ class Tracer:
         if isinstance(value, TracedNumber):
             self.slots[id(node)] = value.slot
             return value._value
+        if isinstance(value, Scalar):  # as eagerly, a TypeError; this one names the line
+            raise TypeError(
+                f"{_user_line()}\nScalar() takes a real number; got Scalar {value!r} while jit "
+                f"traces {self.name}(). A Scalar is a node already: use it as it is (Scalar(s) "
+                "is refused without jit too; Scalar(s.data) would freeze the traced value)."
+            )
         self.made.append(weakref.ref(node))
         return to_float(value)  # the core's own check and conversion of the number
 

@@ -1,14 +1,16 @@
 """jit guards: a replay follows, or refuses, the Python state its trace read from outside."""
 
 import copy
+import math
 import pickle
 import random
+import types
 import warnings
 
 import numpy as np
 import pytest
 
-from mingrad_core import Scalar
+from mingrad_core import Scalar, register_op
 from mingrad_jit import TracedStateError, TracedValueError, jit
 from mingrad_jit.guards import collect
 from mingrad_nn import MLP
@@ -388,3 +390,205 @@ def total_of_squares(xs):
 
 def test_a_jitted_function_pickles_by_name():
     assert pickle.loads(pickle.dumps(total_of_squares)) is total_of_squares
+
+
+def test_the_package_cache_size_counts_for_functions_jitted_afterwards(monkeypatch):
+    import mingrad_jit
+
+    monkeypatch.setattr(mingrad_jit, "CACHE_SIZE", 3, raising=False)
+    total = jit(lambda xs: sum(map(Scalar, xs)))
+    assert total.cache_size == 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for n in range(1, 6):
+            total([1.0] * n)
+    assert len(total.info()) == 3
+
+
+def test_a_captured_number_is_compared_as_arithmetic_sees_it():
+    offset = 0.0
+
+    @jit
+    def f(x):
+        return Scalar(x[0]) * offset
+
+    assert math.copysign(1.0, f([1.0]).data) == 1.0
+    offset = -0.0  # == 0.0, but 1 / offset and x * offset differ
+    assert math.copysign(1.0, f([1.0]).data) == -1.0
+    offset = float("nan")
+    assert math.isnan(f([1.0]).data)
+    offset = float("nan")  # another nan object: the same value, no new trace
+    assert math.isnan(f([1.0]).data)
+    assert f.traces == 3
+
+
+def test_an_op_registered_anew_after_the_trace_is_replayed_in_its_new_form():
+    def define(factor):  # a notebook cell defining the op, run again with another factor
+        register_op(
+            name="stretch",
+            arity=1,
+            forward=lambda x: factor * x,
+            gradient=lambda x, out: (factor,),
+            replace=True,
+        )
+
+    define(2.0)
+    p = Scalar(1.0)
+
+    @jit
+    def f(x):
+        return (p * x[0]).stretch()
+
+    assert f([3.0]).data == 6.0
+    define(5.0)
+    result = f([3.0])
+    result.backward()
+    assert (result.data, p.grad) == (15.0, 15.0)
+    assert f.traces == 2
+
+
+class Model:
+    """State read through code the jitted function calls: __call__, a property, a method."""
+
+    alpha = 1.0  # a class attribute, read as self.alpha
+
+    def __init__(self):
+        self.w, self._scale = Scalar(2.0), 1.0
+
+    def __call__(self, x):
+        return self.w * x * self.scale
+
+    @property
+    def scale(self):
+        return self._scale * self.alpha
+
+    def shifted(self, x):
+        return self(x) + self.alpha
+
+
+def test_state_read_through_a_captured_objects_call_and_property_is_guarded():
+    model = Model()
+
+    @jit
+    def f(x):
+        return model(x[0])
+
+    assert f([3.0]).data == 6.0
+    model.w = Scalar(5.0)  # read by Model.__call__
+    result = f([3.0])
+    result.backward()
+    assert (result.data, model.w.grad) == (15.0, 3.0)
+    model._scale = 3.0  # read by the property scale
+    assert f([3.0]).data == 45.0
+    assert f.traces == 3
+
+
+def test_class_attributes_read_through_self_and_a_method_are_guarded():
+    model = Model()
+
+    @jit
+    def f(x):
+        return model.shifted(x[0])
+
+    assert f([3.0]).data == 7.0
+    Model.alpha = 10.0
+    try:
+        assert f([3.0]).data == 70.0
+    finally:
+        Model.alpha = 1.0
+    assert f([3.0]).data == 7.0
+
+
+def test_a_jitted_methods_own_calls_on_self_are_guarded():
+    class Net(Model):
+        @jit
+        def loss(self, x):
+            return self(x[0])
+
+    net = Net()
+    assert net.loss([1.0]).data == 2.0
+    net._scale = 4.0
+    assert net.loss([1.0]).data == 8.0
+
+
+def test_slots_attributes_are_guarded():
+    class Slotted:
+        __slots__ = ("w", "beta")
+
+        def __init__(self):
+            self.w, self.beta = Scalar(1.0), 2.0
+
+    s = Slotted()
+
+    @jit
+    def f(x):
+        return s.w * x[0] * s.beta
+
+    assert f([3.0]).data == 6.0
+    s.beta = 5.0
+    assert f([3.0]).data == 15.0
+    s.w = Scalar(2.0)
+    assert f([3.0]).data == 30.0
+
+
+def test_attributes_of_a_captured_module_are_guarded():
+    cfg = types.ModuleType("jit_test_cfg")  # as `import cfg` of a module of the user's
+    cfg.alpha = 2.0
+    exec("def scaled(x):\n    return x * alpha\n", vars(cfg))
+
+    @jit
+    def f(x):
+        return Scalar(x[0]) * cfg.alpha + cfg.scaled(Scalar(1.0))
+
+    assert f([3.0]).data == 8.0
+    cfg.alpha = 10.0  # read by f, and by cfg.scaled as a global of cfg
+    assert f([3.0]).data == 40.0
+
+
+def test_items_of_captured_lists_dicts_and_arrays_changed_after_the_trace_are_followed():
+    weights, table, array = [2.0, 3.0], {"a": 4.0}, np.array([5.0])
+
+    @jit
+    def f(x):
+        return Scalar(x[0]) * weights[0] * table["a"] * array[0]
+
+    assert f([1.0]).data == 40.0
+    weights[0] = 1.0
+    assert f([1.0]).data == 20.0
+    table["a"] = 1.0
+    assert f([1.0]).data == 5.0
+    array[0] = -1.0
+    assert f([1.0]).data == -1.0
+    weights[1] = 3.0  # the same value again, another float object: no new trace
+    assert f([1.0]).data == -1.0
+    assert (f.traces, f.replays) == (4, 1)
+
+
+def test_a_list_of_parameters_with_an_item_replaced_traces_again():
+    class Holder:
+        def __init__(self):
+            self.params = [Scalar(1.0), Scalar(2.0)]
+
+        @jit
+        def total(self, x):
+            return sum(p * x[0] for p in self.params)
+
+    h = Holder()
+    assert h.total([1.0]).data == 3.0
+    h.params[0] = Scalar(10.0)
+    result = h.total([1.0])
+    result.backward()
+    assert (result.data, h.params[0].grad) == (12.0, 1.0)
+
+
+def test_a_list_the_function_appends_to_while_traced_is_no_change():
+    log = []
+
+    @jit
+    def f(x):
+        log.append("traced")
+        return Scalar(x[0])
+
+    f([1.0])
+    f([2.0])
+    assert (log, f.traces) == (["traced"], 1)

@@ -653,3 +653,16 @@ def test_zero_gradients_keep_the_sign_eager_mode_gives_them():
         w.grad = v.grad = -0.0
         f([-0.0, -0.0, -0.0]).backward()
         assert (math.copysign(1.0, w.grad), math.copysign(1.0, v.grad)) == (-1.0, -1.0)
+
+
+def test_a_scalar_of_a_traced_scalar_is_a_type_error_naming_the_line():
+    with pytest.raises(TypeError, match="a real number; got Scalar"):
+        Scalar(Scalar(2.0))  # eagerly: refused, unchanged
+
+    @jit
+    def f(x):
+        s = Scalar(x[0]) * 2
+        return Scalar(s)
+
+    with pytest.raises(TypeError, match=r"(?s)test_jit.py:\d+.*Scalar\(s\).*use it as it is"):
+        f([1.0])
