@@ -210,6 +210,12 @@ def _propagate(order: list[Scalar]) -> None:
         if op is None:
             continue
         g, a, b = node.grad, node._a, node._b
+        if op.masks:  # relu, where, pow, pick: 0 * nan is 0 where they mask
+            terms = local_gradient(node)
+            for p, m, t in zip(node.parents, mask_of(node, terms), terms):
+                if p.grad is not None:
+                    p.grad += masked(m, t, g)
+            continue
         try:  # the one- and two-input cases unrolled, for float terms
             if b is not None:
                 ta, tb = op.gradient(a._data, b._data, node._data)
@@ -379,6 +385,29 @@ def gradient_terms(op: OpSpec, inputs: Sequence[float], out: float) -> tuple[flo
     except Exception as exc:
         raise _failed(op, inputs, exc) from exc
     return _checked(op, inputs, terms, False)
+
+
+def mask_of(node: Scalar, terms: tuple, create_graph: bool = False) -> tuple:
+    """Per input of ``node``, its op's mask (``OpSpec.masks``): 0 where nothing passes back to
+    it but 0, even from an infinite or nan upstream gradient (see :func:`masked`); nonzero
+    elsewhere. ``terms`` is its local gradient; floats, or with ``create_graph=True`` Scalars.
+    """
+    op = node._op
+    if op.masks is True:
+        return terms
+    if not op.masks:
+        return (1.0,) * len(terms)
+    inputs = [p._data for p in node.parents]
+    if create_graph:
+        return _checked(op, inputs, op.masks(*node.parents, node), True)
+    return _checked(op, inputs, op.masks(*inputs, node._data), False)
+
+
+def masked(mask: float, term: float, upstream: float) -> float:
+    """What an input gets: ``term * upstream``, but 0.0 where its mask is 0 and that product
+    is nan (the term is 0 there, so 0 * inf or 0 * nan), as PyTorch's relu and where give."""
+    part = term * upstream
+    return 0.0 if part != part and mask == 0 else part
 
 
 def _failed(op: OpSpec, inputs: Sequence[float], exc: Exception) -> Exception:

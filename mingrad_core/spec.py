@@ -44,6 +44,16 @@ class OpSpec:
         default=None, description="per input, the (low, high) range the gradient checker samples"
     )
     doc: str = ""
+    masks: bool | Callable[..., Any] = Field(
+        default=False,
+        description="where nothing passes back to an input: it gets 0, whatever the upstream "
+        "gradient (nan and inf too), not 0 × upstream. True: where its gradient term is exactly "
+        "0 (relu at or below 0). Or a function of the inputs and the output, as gradient, "
+        "giving one value per input, 0 where nothing passes, in plain arithmetic: it also runs "
+        "on Scalars and numpy arrays (pow's is (b, 1.0): nothing passes to the base where the "
+        "exponent is 0). Where it is 0 the term must be 0 too: masking changes only 0 × inf "
+        "and 0 × nan",
+    )
     array_forward: Callable[..., Any] | None = Field(
         default=None,
         description="forward on numpy arrays, elementwise (a variadic op: one 2-D block, a row "
@@ -77,6 +87,10 @@ class OpSpec:
         _check_signature("forward", self.forward, self.arity)
         if self.gradient is not None:
             _check_signature("gradient", self.gradient, self.arity + 1)
+        if callable(self.masks):
+            if self.variadic:
+                raise ValueError("a variadic op's masks can only be True or False")
+            _check_signature("masks", self.masks, self.arity + 1)
         return self
 
     def __call__(self, *args):

@@ -107,6 +107,12 @@ def _pow_gradient(a, b, out):
     return da, F.where(a, log_term, F.where(F.relu(-b), log_term, 0.0))
 
 
+def _pow_masks(a, b, out):
+    # nothing passes to the base where the exponent is 0 (PyTorch's pow_backward_self); the
+    # exponent's gradient is multiplied, so 0 * nan is nan there (pow_backward_exponent)
+    return b, 1.0
+
+
 def _pow_gradient_array(np, a, b, out):
     da = np.where(b == 0, 0.0, b * np.power(a, b - 1))
     return da, np.where((a == 0) & (b >= 0), 0.0, out * np.log(a))
@@ -216,12 +222,12 @@ def mingrad_register_ops(register):
              gradient=_pow_gradient,
              array_forward=numpy_form(lambda np, a, b: np.power(a, b)),
              array_gradient=numpy_form(_pow_gradient_array),
-             domain=(POSITIVE, (-3.0, 3.0)), doc="a ** b")
+             masks=_pow_masks, domain=(POSITIVE, (-3.0, 3.0)), doc="a ** b")
     register(name="relu", arity=1, label="ReLU", forward=lambda x: 0.0 if x <= 0 else x,
              gradient=_relu_gradient,
              array_forward=numpy_form(_relu_array),
              array_gradient=numpy_form(lambda np, x, out: (np.where(x <= 0, 0.0, 1.0),)),
-             doc="max(x, 0)")
+             masks=True, doc="max(x, 0)")
     register(name="abs", arity=1, operator="abs", label="|x|", forward=math.fabs,
              gradient=_abs_gradient,
              array_forward=numpy_form(lambda np, x: np.abs(x)),
@@ -253,9 +259,10 @@ def mingrad_register_ops(register):
              gradient=select.where_gradient,
              array_forward=numpy_form(select.where_array),
              array_gradient=numpy_form(select.where_gradient_array),
-             doc="a if c != 0 else b")
+             masks=True, doc="a if c != 0 else b")
     register(name="pick", arity=2, variadic=True, label="[i]", forward=select.pick,
              gradient=select.pick_gradient,
              array_forward=numpy_form(select.pick_array),
              array_gradient=numpy_form(select.pick_gradient_array),
-             domain=select.PICK_DOMAIN, doc="pick(i, x0..xn-1) = xi (an embedding lookup)")
+             masks=True, domain=select.PICK_DOMAIN,
+             doc="pick(i, x0..xn-1) = xi (an embedding lookup)")
