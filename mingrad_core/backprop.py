@@ -53,14 +53,13 @@ def backprop(
         for k, (p, t) in enumerate(zip(node.parents, terms)):
             if p.grad is None:  # constants take no gradient
                 continue
-            if masks is not None:  # a masked input gets 0, not 0 * upstream
-                t, g1 = _masked(masks[k], t, g), 1.0
-            else:
-                g1 = g
+            u = g
+            if masks is not None:  # an op that masks: the part itself, times 1.0 (x * 1.0 is x)
+                t, u = _masked(masks[k], t, g), 1.0
             if linear is not None:
-                pending.setdefault(p, []).append((t, g1))
+                pending.setdefault(p, []).append((t, u))
                 continue
-            part = _times(t, g1)
+            part = _times(t, u)
             total = grads.get(p)
             grads[p] = part if total is None else total + part
         if observe is not None:

@@ -210,32 +210,42 @@ def _propagate(order: list[Scalar]) -> None:
         if op is None:
             continue
         g, a, b = node.grad, node._a, node._b
-        if op.masks:  # relu, where, pow, pick: 0 * nan is 0 where they mask
-            terms = local_gradient(node)
-            for p, m, t in zip(node.parents, mask_of(node, terms), terms):
-                if p.grad is not None:
-                    p.grad += masked(m, t, g)
-            continue
         try:  # the one- and two-input cases unrolled, for float terms
             if b is not None:
                 ta, tb = op.gradient(a._data, b._data, node._data)
                 if ta.__class__ is float and tb.__class__ is float:
+                    pa, pb = ta * g, tb * g
+                    if (pa != pa or pb != pb) and op.masks:  # 0 * nan is 0 where it masks
+                        pa, pb = _masked_parts(node, (ta, tb), g)
                     if a.grad is not None:
-                        a.grad += ta * g
+                        a.grad += pa
                     if b.grad is not None:
-                        b.grad += tb * g
+                        b.grad += pb
                     continue
             elif a.__class__ is not tuple:
                 (ta,) = op.gradient(a._data, node._data)
                 if ta.__class__ is float:
+                    part = ta * g
+                    if part != part and op.masks:
+                        (part,) = _masked_parts(node, (ta,), g)
                     if a.grad is not None:
-                        a.grad += ta * g
+                        a.grad += part
                     continue
         except Exception:
             pass  # the general path below says what went wrong, or recovers
+        if op.masks:  # relu, where, pow, pick: 0 * nan is 0 where they mask
+            for p, part in zip(node.parents, _masked_parts(node, local_gradient(node), g)):
+                if p.grad is not None:
+                    p.grad += part
+            continue
         for p, t in zip(node.parents, local_gradient(node)):
             if p.grad is not None:  # constants take no gradient
                 p.grad += t * g
+
+
+def _masked_parts(node: Scalar, terms: Sequence[float], g: float) -> list[float]:
+    """What each input of ``node``, whose op masks, gets from upstream ``g``: ``masked``."""
+    return [masked(m, t, g) for m, t in zip(mask_of(node, terms), terms)]
 
 
 _new = object.__new__
@@ -393,14 +403,11 @@ def mask_of(node: Scalar, terms: tuple, create_graph: bool = False) -> tuple:
     elsewhere. ``terms`` is its local gradient; floats, or with ``create_graph=True`` Scalars.
     """
     op = node._op
-    if op.masks is True:
-        return terms
-    if not op.masks:
-        return (1.0,) * len(terms)
+    if not callable(op.masks):
+        return terms if op.masks else (1.0,) * len(terms)
     inputs = [p._data for p in node.parents]
-    if create_graph:
-        return _checked(op, inputs, op.masks(*node.parents, node), True)
-    return _checked(op, inputs, op.masks(*inputs, node._data), False)
+    args = (*node.parents, node) if create_graph else (*inputs, node._data)
+    return _checked(op, inputs, op.masks(*args), create_graph)
 
 
 def masked(mask: float, term: float, upstream: float) -> float:

@@ -46,13 +46,13 @@ class OpSpec:
     doc: str = ""
     masks: bool | Callable[..., Any] = Field(
         default=False,
-        description="where nothing passes back to an input: it gets 0, whatever the upstream "
-        "gradient (nan and inf too), not 0 × upstream. True: where its gradient term is exactly "
-        "0 (relu at or below 0). Or a function of the inputs and the output, as gradient, "
-        "giving one value per input, 0 where nothing passes, in plain arithmetic: it also runs "
-        "on Scalars and numpy arrays (pow's is (b, 1.0): nothing passes to the base where the "
-        "exponent is 0). Where it is 0 the term must be 0 too: masking changes only 0 × inf "
-        "and 0 × nan",
+        description="where the op passes nothing back to an input, that input gets 0.0 where "
+        "term × upstream would be nan (0 × inf, 0 × nan), as PyTorch's relu and where give; "
+        "a finite upstream gives the same numbers either way. True: the mask is the term (every "
+        "zero term masks: relu, where, pick). Or a function of the inputs and the output, as "
+        "gradient, one value per input, 0 where the input is masked, in plain arithmetic (it "
+        "also runs on Scalars and numpy arrays); pow's is (b, 1.0): the base where the exponent "
+        "is 0. Where the mask is 0 the term must be 0 too. A variadic op's can only be True",
     )
     array_forward: Callable[..., Any] | None = Field(
         default=None,
