@@ -6,6 +6,13 @@ power is inf; a negative base to a fractional power is nan; nan goes in, nan com
 At kinks: relu'(0) = 0, and d(x**0)/dx = 0 everywhere, 0 included. relu(nan) is nan and its
 gradient there is 1, as PyTorch's (which passes the upstream gradient on at nan).
 
+An input gets its term times the upstream gradient, so 0 × inf and 0 × nan give nan (``x * 0``,
+``abs`` at 0), except that four ops mask, as PyTorch's do (OpSpec ``masks``): where the product
+would be nan and the op passes nothing back, the input gets 0.0. relu at or below 0 (PyTorch's
+threshold_backward); where's branch not taken and its condition (where(c, grad, 0)); pick's
+inputs not picked and its index (embedding); pow's base where the exponent is 0, and only there
+(pow_backward_self; the exponent's gradient is a product, as pow_backward_exponent's).
+
 Gradients branch with ``where`` (a zero-gradient op), never by reading a value, so that
 ``grad(..., create_graph=True)`` inside a jitted function records them.
 
