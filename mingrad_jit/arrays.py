@@ -112,6 +112,9 @@ def masked_parts(mask: Any, term: Any, upstream: np.ndarray) -> np.ndarray:
     ``mingrad_core.masked`` on arrays (``mask`` and ``term`` may be numbers, broadcast), what
     an op that masks (``OpSpec.masks``) passes to an input."""
     parts = np.multiply(term, upstream)
+    total = parts.sum()
+    if total == total:  # no nan among the parts (a sum with one is nan): nothing to mask
+        return parts
     return np.where(np.isnan(parts) & (np.asarray(mask) == 0), 0.0, parts)
 
 

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from mingrad_core import Scalar, backprop, grad
+from mingrad_core import OpRegistrationError, Scalar, backprop, grad, register_op
 from mingrad_core import functional as F
 
 NAN, INF = math.nan, math.inf
@@ -143,3 +143,26 @@ def test_backprop_observes_the_masked_totals():
     backprop(x.relu() * k, observe=observe)
     ((upstream, terms, total),) = seen
     assert math.isnan(upstream) and terms == (0.0,) and total == 0.0
+
+
+def test_a_plugin_op_masks_with_a_function_of_its_inputs():
+    # scale(a, s) = a * s, whose a passes nothing back where s is 0 (as pow's base at b = 0)
+    register_op(
+        name="gate",
+        arity=2,
+        forward=lambda a, s: a * s,
+        gradient=lambda a, s, out: (s, a),
+        masks=lambda a, s, out: (s, 1.0),
+    )
+    for path in PATHS.values():
+        same(path(lambda p, k: F.gate(p[0], p[1]) * k, [2.0, 0.0], NAN), [0.0, NAN])
+        same(path(lambda p, k: F.gate(p[0], p[1]) * k, [0.0, 3.0], NAN), [NAN, NAN])
+
+
+def test_masks_is_checked_when_the_op_is_made():
+    with pytest.raises(OpRegistrationError, match="masks"):
+        register_op(name="bad", arity=1, forward=abs, gradient=lambda x, out: (1.0,),
+                    masks=lambda x: (x,))  # fmt: skip
+    with pytest.raises(OpRegistrationError, match="variadic"):
+        register_op(name="bad", arity=1, variadic=True, forward=max,
+                    gradient=lambda *xs: (1.0,) * (len(xs) - 1), masks=lambda *xs: xs)  # fmt: skip

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from mingrad_core import Scalar, grad
+from mingrad_core import Scalar, grad, register_op
 from mingrad_core import functional as F
 from mingrad_jit import jit, vmap
 
@@ -117,3 +117,31 @@ def test_a_create_graph_gradient_traced_in_jit_masks_as_eager_mode(name):
                 p.data = v
             same([g.data for g in jitted(k)], [g.data for g in first(k)])
     assert jitted.traces == 1
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_a_plugin_op_without_array_forms_masks_too(strategy):
+    register_op(  # looped over its scalar forms by the level replay
+        name="gate",
+        arity=2,
+        forward=lambda a, s: a * s,
+        gradient=lambda a, s, out: (s, a),
+        masks=lambda a, s, out: (s, 1.0),
+    )
+    register_op(
+        name="plus",
+        arity=1,
+        forward=lambda x: x if x > 0 else 0.0,
+        gradient=lambda x, out: (0.0 if x <= 0 else 1.0,),
+        masks=True,
+    )
+    for n in (1, 3):
+        params = [[Scalar(0.0), Scalar(0.0)] for _ in range(n)]
+
+        def fn(k, params=params):
+            return sum((F.gate(F.plus(a), s) for a, s in params), Scalar(0.0)) * k
+
+        jitted = jit(fn, strategy=strategy)
+        for values in ((2.0, 0.0), (-1.0, 3.0), (1.0, 2.0)):
+            for k in UPSTREAMS:
+                same(run(jitted, params, values, k), run(fn, params, values, k))
