@@ -10,8 +10,8 @@ loop and ``grad``), ``spec`` (what an op is), ``registry`` (the table's rules an
 # fmt: off
 from . import functional
 from .backprop import backprop, grad
-from .engine import (Scalar, bound_to, composite_of, gradient_terms, local_gradient,
-                     toposort)
+from .engine import (Scalar, bound_to, composite_of, gradient_terms, local_gradient, mask_of,
+                     masked, toposort)
 from .errors import GradientError
 from .plugins import (PluginError, PluginFailure, PluginWarning, failures,
                       get_plugin_manager, hookimpl, plugin_manager, register_plugin, reset)
@@ -24,7 +24,7 @@ __all__ = [
     "GradientError", "OpRegistrationError", "OpSpec", "Origin", "PluginError",
     "PluginFailure", "PluginWarning", "Scalar", "UnknownOpError", "Watcher", "backprop",
     "bound_to", "composite_of", "failures", "functional", "get_op", "get_plugin_manager", "grad",
-    "gradient_terms", "hookimpl", "is_real", "local_gradient", "ops", "origin_of",
-    "plugin_manager", "register_op", "register_plugin", "reset", "to_float", "toposort",
-    "value_of", "watch",
+    "gradient_terms", "hookimpl", "is_real", "local_gradient", "mask_of", "masked", "ops",
+    "origin_of", "plugin_manager", "register_op", "register_plugin", "reset", "to_float",
+    "toposort", "value_of", "watch",
 ]

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from . import engine
-from .engine import Scalar, _constant, local_gradient, toposort
+from . import engine, functional
+from .engine import Scalar, _constant, local_gradient, mask_of, toposort
 
 Observer = Callable[[Scalar, object, tuple, dict], None]
 
@@ -49,18 +49,35 @@ def backprop(
         if node.op is None or g is None:
             continue
         terms = local_gradient(node, create_graph)
-        for p, t in zip(node.parents, terms):
+        masks = mask_of(node, terms, create_graph) if node.op.masks else None
+        for k, (p, t) in enumerate(zip(node.parents, terms)):
             if p.grad is None:  # constants take no gradient
                 continue
+            u = g
+            if masks is not None:  # an op that masks: the part itself, times 1.0 (x * 1.0 is x)
+                t, u = _masked(masks[k], t, g), 1.0
             if linear is not None:
-                pending.setdefault(p, []).append((t, g))
+                pending.setdefault(p, []).append((t, u))
                 continue
-            part = _times(t, g)
+            part = _times(t, u)
             total = grads.get(p)
             grads[p] = part if total is None else total + part
         if observe is not None:
             observe(node, g, terms, grads)
     return grads
+
+
+def _masked(m: object, t: object, g: object) -> object:
+    """``engine.masked(m, t, g)``: ``t * g``, but 0.0 where the mask ``m`` is 0 and that is
+    nan. With create_graph=True, chosen by ``where`` nodes, as a jit replay of the graph must
+    choose: ``c - c`` is nonzero exactly where ``c`` is nan (or infinite, which it is not where
+    the mask is 0, since the term is 0 there)."""
+    c = _times(t, g)
+    if not isinstance(m, Scalar) and m != 0:
+        return c
+    where = functional.where
+    zeroed = where(c - c, 0.0, c) if isinstance(c, Scalar) else 0.0 if c != c else c
+    return where(m, c, zeroed) if isinstance(m, Scalar) else zeroed
 
 
 def _times(t: object, g: object) -> object:

@@ -214,22 +214,38 @@ def _propagate(order: list[Scalar]) -> None:
             if b is not None:
                 ta, tb = op.gradient(a._data, b._data, node._data)
                 if ta.__class__ is float and tb.__class__ is float:
+                    pa, pb = ta * g, tb * g
+                    if (pa != pa or pb != pb) and op.masks:  # 0 * nan is 0 where it masks
+                        pa, pb = _masked_parts(node, (ta, tb), g)
                     if a.grad is not None:
-                        a.grad += ta * g
+                        a.grad += pa
                     if b.grad is not None:
-                        b.grad += tb * g
+                        b.grad += pb
                     continue
             elif a.__class__ is not tuple:
                 (ta,) = op.gradient(a._data, node._data)
                 if ta.__class__ is float:
+                    part = ta * g
+                    if part != part and op.masks:
+                        (part,) = _masked_parts(node, (ta,), g)
                     if a.grad is not None:
-                        a.grad += ta * g
+                        a.grad += part
                     continue
         except Exception:
             pass  # the general path below says what went wrong, or recovers
+        if op.masks:  # relu, where, pow, pick: 0 * nan is 0 where they mask
+            for p, part in zip(node.parents, _masked_parts(node, local_gradient(node), g)):
+                if p.grad is not None:
+                    p.grad += part
+            continue
         for p, t in zip(node.parents, local_gradient(node)):
             if p.grad is not None:  # constants take no gradient
                 p.grad += t * g
+
+
+def _masked_parts(node: Scalar, terms: Sequence[float], g: float) -> list[float]:
+    """What each input of ``node``, whose op masks, gets from upstream ``g``: ``masked``."""
+    return [masked(m, t, g) for m, t in zip(mask_of(node, terms), terms)]
 
 
 _new = object.__new__
@@ -379,6 +395,26 @@ def gradient_terms(op: OpSpec, inputs: Sequence[float], out: float) -> tuple[flo
     except Exception as exc:
         raise _failed(op, inputs, exc) from exc
     return _checked(op, inputs, terms, False)
+
+
+def mask_of(node: Scalar, terms: tuple, create_graph: bool = False) -> tuple:
+    """Per input of ``node``, its op's mask (``OpSpec.masks``): 0 where nothing passes back to
+    it but 0, even from an infinite or nan upstream gradient (see :func:`masked`); nonzero
+    elsewhere. ``terms`` is its local gradient; floats, or with ``create_graph=True`` Scalars.
+    """
+    op = node._op
+    if not callable(op.masks):
+        return terms if op.masks else (1.0,) * len(terms)
+    inputs = [p._data for p in node.parents]
+    args = (*node.parents, node) if create_graph else (*inputs, node._data)
+    return _checked(op, inputs, op.masks(*args), create_graph)
+
+
+def masked(mask: float, term: float, upstream: float) -> float:
+    """What an input gets: ``term * upstream``, but 0.0 where its mask is 0 and that product
+    is nan (the term is 0 there, so 0 * inf or 0 * nan), as PyTorch's relu and where give."""
+    part = term * upstream
+    return 0.0 if part != part and mask == 0 else part
 
 
 def _failed(op: OpSpec, inputs: Sequence[float], exc: Exception) -> Exception:

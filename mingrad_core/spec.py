@@ -44,6 +44,16 @@ class OpSpec:
         default=None, description="per input, the (low, high) range the gradient checker samples"
     )
     doc: str = ""
+    masks: bool | Callable[..., Any] = Field(
+        default=False,
+        description="where the op passes nothing back to an input, that input gets 0.0 where "
+        "term × upstream would be nan (0 × inf, 0 × nan), as PyTorch's relu and where give; "
+        "a finite upstream gives the same numbers either way. True: the mask is the term (every "
+        "zero term masks: relu, where, pick). Or a function of the inputs and the output, as "
+        "gradient, one value per input, 0 where the input is masked, in plain arithmetic (it "
+        "also runs on Scalars and numpy arrays); pow's is (b, 1.0): the base where the exponent "
+        "is 0. Where the mask is 0 the term must be 0 too. A variadic op's can only be True",
+    )
     array_forward: Callable[..., Any] | None = Field(
         default=None,
         description="forward on numpy arrays, elementwise (a variadic op: one 2-D block, a row "
@@ -78,6 +88,10 @@ class OpSpec:
         _check_signature("forward", self.forward, self.arity)
         if self.gradient is not None:
             _check_signature("gradient", self.gradient, self.arity + 1)
+        if callable(self.masks):
+            if self.variadic:
+                raise ValueError("a variadic op's masks can only be True or False")
+            _check_signature("masks", self.masks, self.arity + 1)
         return self
 
     def __call__(self, *args):

@@ -51,7 +51,15 @@ from mingrad_ops.formcheck import (  # the checker moved to mingrad_ops; kept im
 )
 
 Forms = tuple[Callable[..., Any], Callable[..., Any]]
-__all__ = ["EDGES", "array_forms", "check_array_forms", "is_looped", "ulps_apart", "unguarded"]
+__all__ = [
+    "EDGES",
+    "array_forms",
+    "check_array_forms",
+    "is_looped",
+    "masked_parts",
+    "ulps_apart",
+    "unguarded",
+]
 
 
 def array_forms(op: str | OpSpec) -> Forms:
@@ -97,6 +105,17 @@ def _checked(spec: OpSpec, form: Callable[..., Any], what: str) -> Callable[...,
 
     run.checked = (spec, form, what)  # type: ignore[attr-defined]
     return run
+
+
+def masked_parts(mask: Any, term: Any, upstream: np.ndarray) -> np.ndarray:
+    """``term * upstream`` elementwise, but 0.0 where ``mask`` is 0 and that product is nan:
+    ``mingrad_core.masked`` on arrays (``mask`` and ``term`` may be numbers, broadcast), what
+    an op that masks (``OpSpec.masks``) passes to an input."""
+    parts = np.multiply(term, upstream)
+    total = parts.sum()
+    if total == total:  # no nan among the parts (a sum with one is nan): nothing to mask
+        return parts
+    return np.where(np.isnan(parts) & (np.asarray(mask) == 0), 0.0, parts)
 
 
 def unguarded(form: Callable[..., Any]) -> Callable[..., Any]:

@@ -7,8 +7,8 @@ parameters are shared by every sample, one value each. A group's inputs are read
 view where they are a range of rows, else one gather), and its op's array forms run on them
 flattened, so one call computes the group for the whole batch. A group of ``linear`` nodes
 whose weights and biases are parameters is a layer: ``W @ X + b`` over an (n x B) block.
-Backward adds ``term * upstream`` into the inputs' rows, and a parameter's gradient is the sum
-over the batch (a matrix product for a layer's weights).
+Backward adds ``term * upstream`` into the inputs' rows (an op that masks: ``masked_parts``),
+and a parameter's gradient is the sum over the batch (a matrix product for a layer's weights).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import numpy as np
 
 from mingrad_core import get_op
 
-from .arrays import array_forms, unguarded
+from .arrays import array_forms, masked_parts, unguarded
 from .params import Parameters
 from .plan import Group, Plan, _distinct_columns
 
@@ -156,8 +156,15 @@ class _Step:
             )
         upstream = gy.reshape(-1)
         unreached = None if R is None else ~R[self.out]
+        spec, masks = self.group.spec, None
+        if spec.masks:  # relu, where, pow, pick: 0 * nan is 0 where they mask
+            masks = terms if spec.masks is True else spec.masks(*self.saved, out)
         for r in self.need_rows:
-            c = np.broadcast_to(np.multiply(terms[r], upstream), upstream.shape).reshape(self.m, B)
+            if masks is None:
+                c = np.multiply(terms[r], upstream)
+            else:
+                c = masked_parts(masks[r], terms[r], upstream)
+            c = np.broadcast_to(c, upstream.shape).reshape(self.m, B)
             if unreached is not None and unreached.any():  # they pass nothing on
                 c = c.copy()
                 c[unreached] = -0.0

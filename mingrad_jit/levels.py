@@ -12,7 +12,8 @@ and nan are values). A group of one node runs on Python floats through the op's 
 (``BatchedReplay``): before the groups forward, after them backward.
 
 Backward from a root touches exactly the nodes that root depends on, like eager backward: a
-gradient term is never skipped for being multiplied by zero, and a node the root does not
+gradient term is never skipped for being multiplied by zero (an op that masks passes 0 where
+term × upstream is nan, as eager backward does: ``masked_parts``), and a node the root does not
 reach passes nothing on (so ``0 * inf`` is ``nan`` where eager makes it so, and only there).
 Gradients start at -0.0, as eager backward's totals do, so that zeros keep eager's signs. Every
 parameter's gradient is computed, and added into its ``.grad`` unless that is None at the time
@@ -26,7 +27,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .arrays import array_forms, gradient_terms, unguarded
+from mingrad_core import masked
+
+from .arrays import array_forms, gradient_terms, masked_parts, unguarded
 from .batched import BatchedReplay
 from .codegen import Code, check_count, wrong_count
 from .params import Parameters
@@ -68,8 +71,9 @@ def _view(buf: np.ndarray, idx: np.ndarray) -> np.ndarray | None:
 
 
 class _Term:
-    """A gradient contribution: ``a * b`` (``call`` "multiply"), ``a @ b`` ("matmul") or an
-    array as it is (None); as an expression, or written straight into an array."""
+    """A gradient contribution: ``a * b`` (``call`` "multiply"), ``a @ b`` ("matmul"),
+    ``masked_parts(mask, term, upstream)`` ("masked_parts": an op that masks) or an array as it
+    is (None); as an expression, or written straight into an array."""
 
     SYMBOLS = {"multiply": " * ", "matmul": " @ "}
 
@@ -77,11 +81,13 @@ class _Term:
         self.call, self.args = call, args
 
     def value(self) -> str:
+        if self.call == "masked_parts":
+            return f"masked_parts({', '.join(self.args)})"
         return self.args[0] if self.call is None else self.SYMBOLS[self.call].join(self.args)
 
     def into(self, out: str) -> str:
-        if self.call is None:
-            return f"{out}[...] = {self.args[0]}"
+        if self.call is None or self.call == "masked_parts":
+            return f"{out}[...] = {self.value()}"
         return f"{self.call}({', '.join(self.args)}, {out})"
 
 
@@ -211,14 +217,30 @@ class _OpGroup:
 
     def backward(self, code: Code, unreached: np.ndarray | None) -> None:
         self.terms(code, ", ".join(self.inputs))
+        masks = self.masks(code, ", ".join(self.inputs))
         for r in self.group.need_rows.tolist():
             term = _Term("multiply", f"t[{r}]", self.g)
+            if masks:
+                term = _Term("masked_parts", f"m[{r}]", f"t[{r}]", self.g)
             self.slots.add(code, self.group.idx[r], term, f"dx{self.number}_{r}", unreached)
 
     def terms(self, code: Code, inputs: str) -> None:
         """Emit ``t = <the op's gradient>``, checking that it gave a term per input."""
         code(f"t = {self.d}({inputs}, {self.out})")
         check_count(code, "array gradient", self.name, self.group.idx.shape[0])
+
+    def masks(self, code: Code, inputs: str) -> bool:
+        """For an op that masks (relu, where, pow, pick), emit ``m = <its masks>`` (its terms,
+        or its own function of the inputs and output) and return True."""
+        spec = self.group.spec
+        if spec is None or not spec.masks:
+            return False
+        if spec.masks is True:
+            code("m = t")
+        else:
+            masks = code.bind(f"{self.name}{self.number}_masks", spec.masks)
+            code(f"m = {masks}({inputs}, {self.out})")
+        return True
 
 
 class _BlockGroup(_OpGroup):
@@ -234,13 +256,13 @@ class _BlockGroup(_OpGroup):
     def block_backward(self, code: Code, block: str, unreached: np.ndarray | None) -> None:
         group, n = self.group, self.number
         self.terms(code, block)
-        rows = group.need_rows
-        if len(rows) == group.idx.shape[0]:
-            self.slots.add(code, group.idx, _Term("multiply", "t", self.g), f"dx{n}", unreached)
-        else:
-            chosen = f"take_rows(t, {code.bind(f'rows{n}', rows)}, axis=0)"
-            term = _Term("multiply", chosen, self.g)
-            self.slots.add(code, group.idx[rows], term, f"dx{n}", unreached)
+        masks = self.masks(code, block)  # (a variadic op's masks are its terms: m is t)
+        rows, idx = group.need_rows, group.idx
+        if len(rows) != group.idx.shape[0]:
+            code(f"t = take_rows(t, {code.bind(f'rows{n}', rows)}, axis=0)")
+            idx = group.idx[rows]
+        term = _Term("masked_parts", "t", "t", self.g) if masks else _Term("multiply", "t", self.g)
+        self.slots.add(code, idx, term, f"dx{n}", unreached)
 
 
 class _SumGroup(_OpGroup):
@@ -379,10 +401,14 @@ class _ScalarGroup(_OpGroup):
     def backward(self, code: Code, unreached: np.ndarray | None) -> None:
         # One node: the root reaches it (unreached is None), or its group is skipped.
         code(f"g = grads.item({self.group.start})")
+        masks = False
         if self.group.spec is not None:
             self.terms(code, ", ".join(self.inputs))
+            masks = self.masks(code, ", ".join(self.inputs))
         for r in self.group.need_rows.tolist():
             term = "g" if self.group.spec is None else f"t[{r}] * g"  # d(sum)/d(term) is 1.0
+            if masks:
+                term = f"masked(m[{r}], t[{r}], g)"
             self.slots.add_one(code, int(self.group.idx[r, 0]), term)
 
 
@@ -425,6 +451,8 @@ class LevelReplay:
             "matmul": np.matmul,
             "_wrong_count": wrong_count,
             "gradient_terms": gradient_terms,
+            "masked": masked,
+            "masked_parts": masked_parts,
         }
         code = Code(self._namespace, "def forward(args):")
         self._groups = [

@@ -1,6 +1,7 @@
 """The straight-line replay: a plan as generated straight-line Python over the ops' scalar
 forms, for deep, narrow graphs, where a numpy call per handful of nodes costs more than the
-nodes themselves. Its numbers are eager mode's, as the level replay's are."""
+nodes themselves. Its numbers are eager mode's, as the level replay's are (an op that masks
+passes 0 where term × upstream is nan, through ``mingrad_core.masked``)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from mingrad_core import OpSpec
+from mingrad_core import OpSpec, masked
 
 from .arrays import gradient_terms
 from .codegen import Code, check_count, wrong_count
@@ -43,7 +44,7 @@ class StraightReplay:
         self._params = Parameters(plan.params)
         for slot, value in plan.constants.items():
             self.vals[slot] = value
-        self.namespace: dict[str, object] = {"_wrong_count": wrong_count}
+        self.namespace: dict[str, object] = {"_wrong_count": wrong_count, "masked": masked}
         self._careful_names: dict[str, Callable] = {}  # a form's name: its careful version
         self._careful: dict[Callable, Callable] = {}  # generated code: the same, careful
         code = Code(self.namespace, "def forward(v):")
@@ -131,10 +132,17 @@ class StraightReplay:
                 code(f"t = {name}({args})", 1)
                 check_count(code, "gradient", spec.name, len(ins), indent=1)
                 terms = [f"t[{k}]" for k in range(len(ins))]
+                if spec.masks is True:  # relu, where, pick: 0 * nan is 0 where they mask
+                    code("m = t", 1)
+                elif spec.masks:  # pow: its own masks
+                    code(f"m = {code.bind(f'masks_{spec.name}', spec.masks)}({args})", 1)
             for k, i in enumerate(ins):
                 if not needs[i]:
                     continue
-                term = f"g{out}" if terms[k] == "1.0" else f"{terms[k]} * g{out}"
+                if spec is not None and spec.masks:
+                    term = f"masked(m[{k}], t[{k}], g{out})"
+                else:
+                    term = f"g{out}" if terms[k] == "1.0" else f"{terms[k]} * g{out}"
                 if i in have:
                     code(f"g{i} = g{i} + {term}", 1)
                 else:

@@ -10,8 +10,9 @@ level); any other trace is planned by levels (``plan``).
 It computes what eager mode computes: forward results stored as floats (an int too large for
 a float is ±inf; anything but a real number is an error naming the op); backward from a root
 touches only the nodes that root depends on, gradients start at -0.0, a formula whose float
-arithmetic raises is evaluated as eager mode does, and each parameter's total is added into
-its ``.grad`` unless that is None at the time (frozen).
+arithmetic raises is evaluated as eager mode does, an op that masks passes 0 where term ×
+upstream is nan (``mingrad_core.masked``), and each parameter's total is added into its
+``.grad`` unless that is None at the time (frozen).
 """
 
 from __future__ import annotations
@@ -21,7 +22,16 @@ from collections.abc import Callable
 
 import numpy as np
 
-from mingrad_core import OpSpec, Scalar, get_op, gradient_terms, is_real, to_float, toposort
+from mingrad_core import (
+    OpSpec,
+    Scalar,
+    get_op,
+    gradient_terms,
+    is_real,
+    masked,
+    to_float,
+    toposort,
+)
 
 from .plan import BATCH_OUTPUTS
 from .trace import Trace
@@ -182,10 +192,14 @@ class TapeReplay:
                     f"the gradient of op {spec.name!r} returned {len(terms)} term(s) for "
                     f"{len(ins)} input(s)"
                 )
-            for i, term in zip(ins, terms):
+            masks = spec.masks  # relu, where, pow, pick: 0 * nan is 0 where they mask
+            if masks:
+                masks = terms if masks is True else spec.masks(*args)
+            for k, (i, term) in enumerate(zip(ins, terms)):
                 if needs[i]:
+                    part = masked(masks[k], term, upstream) if masks else term * upstream
                     old = g[i]
-                    g[i] = term * upstream if old is None else old + term * upstream
+                    g[i] = part if old is None else old + part
         params = tape.params
         for k, total in enumerate(g[tape.param_start : tape.slot_start]):
             p = params[k]

@@ -6,6 +6,13 @@ power is inf; a negative base to a fractional power is nan; nan goes in, nan com
 At kinks: relu'(0) = 0, and d(x**0)/dx = 0 everywhere, 0 included. relu(nan) is nan and its
 gradient there is 1, as PyTorch's (which passes the upstream gradient on at nan).
 
+An input gets its term times the upstream gradient, so 0 × inf and 0 × nan give nan (``x * 0``,
+``abs`` at 0), except that four ops mask, as PyTorch's do (OpSpec ``masks``): where the product
+would be nan and the op passes nothing back, the input gets 0.0. relu at or below 0 (PyTorch's
+threshold_backward); where's branch not taken and its condition (where(c, grad, 0)); pick's
+inputs not picked and its index (embedding); pow's base where the exponent is 0, and only there
+(pow_backward_self; the exponent's gradient is a product, as pow_backward_exponent's).
+
 Gradients branch with ``where`` (a zero-gradient op), never by reading a value, so that
 ``grad(..., create_graph=True)`` inside a jitted function records them.
 
@@ -105,6 +112,12 @@ def _pow_gradient(a, b, out):
     da = b * F.where(b, power, F.where(infinite, 0.0, power))
     log_term = out * F.log(a)
     return da, F.where(a, log_term, F.where(F.relu(-b), log_term, 0.0))
+
+
+def _pow_masks(a, b, out):
+    # nothing passes to the base where the exponent is 0 (PyTorch's pow_backward_self); the
+    # exponent's gradient is multiplied, so 0 * nan is nan there (pow_backward_exponent)
+    return b, 1.0
 
 
 def _pow_gradient_array(np, a, b, out):
@@ -216,12 +229,12 @@ def mingrad_register_ops(register):
              gradient=_pow_gradient,
              array_forward=numpy_form(lambda np, a, b: np.power(a, b)),
              array_gradient=numpy_form(_pow_gradient_array),
-             domain=(POSITIVE, (-3.0, 3.0)), doc="a ** b")
+             masks=_pow_masks, domain=(POSITIVE, (-3.0, 3.0)), doc="a ** b")
     register(name="relu", arity=1, label="ReLU", forward=lambda x: 0.0 if x <= 0 else x,
              gradient=_relu_gradient,
              array_forward=numpy_form(_relu_array),
              array_gradient=numpy_form(lambda np, x, out: (np.where(x <= 0, 0.0, 1.0),)),
-             doc="max(x, 0)")
+             masks=True, doc="max(x, 0)")
     register(name="abs", arity=1, operator="abs", label="|x|", forward=math.fabs,
              gradient=_abs_gradient,
              array_forward=numpy_form(lambda np, x: np.abs(x)),
@@ -253,9 +266,10 @@ def mingrad_register_ops(register):
              gradient=select.where_gradient,
              array_forward=numpy_form(select.where_array),
              array_gradient=numpy_form(select.where_gradient_array),
-             doc="a if c != 0 else b")
+             masks=True, doc="a if c != 0 else b")
     register(name="pick", arity=2, variadic=True, label="[i]", forward=select.pick,
              gradient=select.pick_gradient,
              array_forward=numpy_form(select.pick_array),
              array_gradient=numpy_form(select.pick_gradient_array),
-             domain=select.PICK_DOMAIN, doc="pick(i, x0..xn-1) = xi (an embedding lookup)")
+             masks=True, domain=select.PICK_DOMAIN,
+             doc="pick(i, x0..xn-1) = xi (an embedding lookup)")

@@ -10,13 +10,13 @@ import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
 from string import Template
 
-from mingrad_core import Scalar, backprop, composite_of, toposort
+from mingrad_core import Scalar, backprop, composite_of, mask_of, masked, toposort
 
 from .graph import NOT_COMPUTED, TABLE, Graph, build, find_composites, label_text, number, walk
 
@@ -32,6 +32,7 @@ class Step:
     (``node``'s value is computed), "seed" (backward starts at the root), "backward" (``node``
     passes ``upstream * term`` to each of its inputs, in order) or "done". ``totals`` are the
     running gradients after the step, as the engine holds them, for every node that takes one.
+    ``masks``: per input, the op's mask where it masks (``mingrad_core.mask_of``), else empty.
     Nodes computed from constants only are constants here: no step, no gradient shown.
     """
 
@@ -41,6 +42,7 @@ class Step:
     terms: tuple[float, ...] = ()
     totals: dict[Scalar, float] = field(default_factory=dict)
     nodes: tuple[Scalar, ...] = ()
+    masks: tuple[float, ...] = ()
 
 
 def constants(topo: list[Scalar]) -> set[Scalar]:
@@ -65,9 +67,9 @@ def record_steps(root: Scalar, max_nodes: int = 500) -> list[Step]:
     def observe(node: Scalar, upstream: object, terms: tuple, totals: dict) -> None:
         if node not in fixed:
             snapshot = {n: float(g) for n, g in totals.items() if n not in fixed}
-            backward.append(
-                Step("backward", node, float(upstream), tuple(map(float, terms)), snapshot)
-            )
+            masks = tuple(map(float, mask_of(node, terms))) if node.op.masks else ()
+            step = Step("backward", node, float(upstream), tuple(map(float, terms)), snapshot)
+            backward.append(replace(step, masks=masks) if masks else step)
 
     final = {n: float(g) for n, g in backprop(root, observe=observe).items() if n not in fixed}
     if root not in fixed:
@@ -102,7 +104,7 @@ def rows(step: Step, before: dict[Scalar, float], fixed: set[Scalar]) -> list[Ro
         if parent in fixed:
             out.append(Row(parent, None))
             continue
-        part = term * step.upstream
+        part = masked(step.masks[k], term, step.upstream) if step.masks else term * step.upstream
         held = running.get(parent)
         if last[parent] == k:
             after = step.totals[parent]

@@ -267,3 +267,15 @@ def test_a_node_used_hundreds_of_times_plays():
     assert player._svg.count('class="node copy"') == 291
     done = player.steps[-1].totals
     assert done[x] == 291.0
+
+
+def test_a_masked_input_shows_0_where_the_upstream_is_nan_as_the_engine_passes():
+    x = Scalar(-1.0, name="x")
+    y = x.relu() * Scalar(float("nan"), name="k")  # relu's upstream is nan
+    player = backprop_player(y)
+    relu = y.parents[0]
+    (k,) = [k for k, s in enumerate(player.steps) if s.kind == "backward" and s.node is relu]
+    step = player.steps[k]
+    (row,) = rows(step, player.steps[k - 1].totals, set())
+    assert row.term == 0.0 and row.part == 0.0 and row.after == 0.0 == step.totals[x]
+    assert player.steps[-1].totals[x] == 0.0
