@@ -233,14 +233,11 @@ def _propagate(order: list[Scalar]) -> None:
                     continue
         except Exception:
             pass  # the general path below says what went wrong, or recovers
-        if op.masks:  # relu, where, pow, pick: 0 * nan is 0 where they mask
-            for p, part in zip(node.parents, _masked_parts(node, local_gradient(node), g)):
-                if p.grad is not None:
-                    p.grad += part
-            continue
-        for p, t in zip(node.parents, local_gradient(node)):
+        terms = local_gradient(node)  # relu, where, pow, pick: 0 * nan is 0 where they mask
+        parts = _masked_parts(node, terms, g) if op.masks else [t * g for t in terms]
+        for p, part in zip(node.parents, parts):
             if p.grad is not None:  # constants take no gradient
-                p.grad += t * g
+                p.grad += part
 
 
 def _masked_parts(node: Scalar, terms: Sequence[float], g: float) -> list[float]:
@@ -254,8 +251,11 @@ _new = object.__new__
 def _constant(value: object) -> Scalar:
     """A number mixed into an expression: a leaf that takes no gradient."""
     node = _new(Scalar)
-    node._data = _on_leaf(node, value) if _on_leaf is not None else (
-        value if value.__class__ is float else to_float(value))
+    node._data = (
+        _on_leaf(node, value)
+        if _on_leaf is not None
+        else (value if value.__class__ is float else to_float(value))
+    )
     node.grad = node.name = node._op = node._a = node._b = None
     return node
 
