@@ -140,3 +140,18 @@ def test_a_store_in_bulk_takes_no_new_parameters():
     store.values  # noqa: B018
     with pytest.raises(RuntimeError, match="make a new store"):
         store.new(2.0)
+
+
+def test_a_parameter_in_bulk_takes_values_as_any_scalar_does():
+    model = in_bulk(MLP(2, [3], seed=0))
+    p, plain = model.parameters()[0], Scalar(0.0)
+    for q in (p, plain):
+        q.data = 3  # an int is stored as a float
+        assert q.data == 3.0 and type(q.data) is float
+    assert model.parameter_store.values[0] == 3.0
+    with pytest.raises(TypeError) as bulk_error:
+        p.data = "x"
+    with pytest.raises(TypeError) as plain_error:
+        plain.data = "x"
+    assert str(bulk_error.value) == str(plain_error.value)
+    assert p.data == 3.0  # left as it was
