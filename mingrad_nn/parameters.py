@@ -117,12 +117,17 @@ def _store_of_copies(parameters: list[Scalar]) -> ParameterStore:
 
 
 class _Where:
-    """Where a parameter in bulk lives: its store, its position, and a gradient kept aside."""
+    """Where a parameter in bulk lives: its store, its position, the store's two arrays (read
+    directly: a training loop reads every parameter), and a gradient kept aside."""
 
-    __slots__ = ("store", "i", "other")
+    __slots__ = ("store", "i", "other", "values", "grads")
 
     def __init__(self, store: ParameterStore, i: int) -> None:
         self.store, self.i, self.other = store, i, None
+        self.values, self.grads = store._values, store._grads
+
+
+_where = _SLOT_DATA.__get__  # a parameter in bulk keeps its _Where in the core's _data slot
 
 
 class _InBulk(Scalar):
@@ -131,30 +136,30 @@ class _InBulk(Scalar):
     __slots__ = ()
 
     def _get_data(self) -> float:
-        where = _SLOT_DATA.__get__(self)
-        return where.store._values[where.i]
+        where = _where(self)
+        return where.values[where.i]
 
     def _set_data(self, value: float) -> None:
-        where = _SLOT_DATA.__get__(self)
-        where.store._values[where.i] = value
+        where = _where(self)
+        where.values[where.i] = value
 
     # The core keeps a leaf's float in _data; here that is the store's memory.
     _data = property(_get_data, _set_data)  # type: ignore[assignment]
 
     def _set_value(self, value: float) -> None:  # p.data = v: as Scalar's, one call fewer
-        where = _SLOT_DATA.__get__(self)
-        where.store._values[where.i] = value if value.__class__ is float else to_float(value)
+        where = _where(self)
+        where.values[where.i] = value if value.__class__ is float else to_float(value)
 
     data = property(_get_data, _set_value, doc=Scalar.data.__doc__)
 
     def _get_grad(self) -> float | Scalar | None:
-        where = _SLOT_DATA.__get__(self)
-        return where.store._grads[where.i] if where.other is None else where.other[0]
+        where = _where(self)
+        return where.grads[where.i] if where.other is None else where.other[0]
 
     def _set_grad(self, value: float | Scalar | None) -> None:
-        where = _SLOT_DATA.__get__(self)
+        where = _where(self)
         if value.__class__ is float:
-            where.store._grads[where.i] = value
+            where.grads[where.i] = value
             if where.other is not None:
                 where.other = None
                 where.store.special.discard(where.i)
