@@ -141,16 +141,12 @@ class _InBulk(Scalar):
 
     def _set_data(self, value: float) -> None:
         where = _where(self)
-        where.values[where.i] = value
-
-    # The core keeps a leaf's float in _data; here that is the store's memory.
-    _data = property(_get_data, _set_data)  # type: ignore[assignment]
-
-    def _set_value(self, value: float) -> None:  # p.data = v: as Scalar's, one call fewer
-        where = _where(self)
         where.values[where.i] = value if value.__class__ is float else to_float(value)
 
-    data = property(_get_data, _set_value, doc=Scalar.data.__doc__)
+    # The core keeps a leaf's float in _data; here that is the store's memory. p.data = v
+    # writes there in one call (Scalar's own data setter would go through _data's).
+    _data = property(_get_data, _set_data)  # type: ignore[assignment]
+    data = property(_get_data, _set_data, doc=Scalar.data.__doc__)
 
     def _get_grad(self) -> float | Scalar | None:
         where = _where(self)

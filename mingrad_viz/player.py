@@ -10,7 +10,7 @@ import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
@@ -68,8 +68,8 @@ def record_steps(root: Scalar, max_nodes: int = 500) -> list[Step]:
         if node not in fixed:
             snapshot = {n: float(g) for n, g in totals.items() if n not in fixed}
             masks = tuple(map(float, mask_of(node, terms))) if node.op.masks else ()
-            step = Step("backward", node, float(upstream), tuple(map(float, terms)), snapshot)
-            backward.append(replace(step, masks=masks) if masks else step)
+            terms = tuple(map(float, terms))
+            backward.append(Step("backward", node, float(upstream), terms, snapshot, masks=masks))
 
     final = {n: float(g) for n, g in backprop(root, observe=observe).items() if n not in fixed}
     if root not in fixed:
