@@ -14,12 +14,13 @@ and a parameter's gradient is the sum over the batch (a matrix product for a lay
 from __future__ import annotations
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 from mingrad_core import get_op
 
 from .arrays import array_forms, masked_parts, unguarded
 from .params import Parameters
-from .plan import Group, Plan, _distinct_columns
+from .plan import Batch, Group, Plan, _distinct_columns, all_distinct
 
 
 class _Rows:
@@ -160,7 +161,9 @@ class _Step:
         if spec.masks:  # relu, where, pow, pick: 0 * nan is 0 where they mask
             masks = terms if spec.masks is True else spec.masks(*self.saved, out)
         for r in self.need_rows:
-            if masks is None:
+            if masks is None and terms[r].__class__ is float and terms[r] == 1.0:
+                c = upstream  # 1.0 * g is g, bit for bit (add's and sub's first input)
+            elif masks is None:
                 c = np.multiply(terms[r], upstream)
             else:
                 c = masked_parts(masks[r], terms[r], upstream)
@@ -191,7 +194,7 @@ class _LayerStep:
         self.in_order = np.array_equal(self.order, np.arange(len(self.order)))
         self.S, self.U = S, U
         self.needs_b, self.needs_w = needs[self.b].any(), needs[self.w].any()
-        self.w_distinct = len(np.unique(self.w)) == self.w.size
+        self.w_distinct = all_distinct(self.w)
         self.saved: list[np.ndarray] = []
 
     def forward(self, V: np.ndarray, pv: np.ndarray) -> None:
@@ -255,6 +258,28 @@ class _LayerStep:
                 rows.add(G, gp, dx)
 
 
+def _feed_blocks(feed: np.ndarray) -> list[tuple] | None:
+    """``feed`` as blocks of consecutive rows whose slots are ``base + row + stride * sample``
+    (a batch given as a numpy array or rows of one length): per block its rows, base slot and
+    the (rows, samples) shape and strides of its view of the numbers; None if it is not so."""
+    if feed.shape[1] < 2 or not feed.size:
+        return None
+    stride = feed[:, 1] - feed[:, 0]
+    if (stride <= 0).any() or not np.array_equal(
+        feed, feed[:, :1] + stride[:, None] * np.arange(feed.shape[1])
+    ):
+        return None
+    starts = np.flatnonzero(
+        np.r_[True, (np.diff(feed[:, 0]) != 1) | (stride[1:] != stride[:-1])]
+    ).tolist()
+    item = np.dtype(np.float64).itemsize
+    blocks = []
+    for a, b in zip(starts, [*starts[1:], len(feed)]):
+        step = int(stride[a])
+        blocks.append((slice(a, b), int(feed[a, 0]), (b - a, feed.shape[1]), (item, item * step)))
+    return blocks
+
+
 def _layer_grid(group: Group, shared: int) -> tuple | None:
     """``(S, U, unit_of, sample_of)`` if ``group`` (of ``linear`` nodes) is a layer over a full
     grid, its biases and weights parameters and its inputs per-sample rows; else None."""
@@ -266,7 +291,7 @@ def _layer_grid(group: Group, shared: int) -> tuple | None:
         return None
     unit_of, U = _distinct_columns(group.idx[: n + 1])
     sample_of, S = _distinct_columns(group.idx[n + 1 :])
-    if U * S != m or len(np.unique(sample_of * U + unit_of)) != m:
+    if U * S != m or not all_distinct(sample_of * U + unit_of):
         return None
     return S, U, unit_of, sample_of
 
@@ -287,7 +312,7 @@ class BatchedReplay:
         shared = self.shared = plan.slot_start  # parameters first, then per-sample rows
         B = feed.shape[1]
         self.V = np.zeros((plan.size - shared, B))
-        self.G = np.zeros_like(self.V)
+        self.G = np.zeros(self.V.shape)  # zeros_like would write every page now
         self.pv = np.zeros(shared)
         self.gp = np.zeros(shared)
         for slot, value in plan.constants.items():
@@ -302,6 +327,7 @@ class BatchedReplay:
                 self.steps.append(_Step(group, shared, plan.needs_grad))
         self.outputs = _Rows(np.array(plan.outputs, dtype=np.intp), shared, plan.needs_grad)
         self.fed = slice(0, len(plan.slot_of))
+        self.blocks = _feed_blocks(feed)
         first = plan.groups[0].start - shared if plan.groups else len(self.V)
         self.computed = slice(first, len(self.V))
         self._reached: dict[bytes, np.ndarray] = {}
@@ -322,7 +348,11 @@ class BatchedReplay:
         """Compute every sample's nodes; the outputs as an (outputs, B) array."""
         plan, pv = self.plan, self.pv
         self.params.read(pv[plan.param_start : plan.slot_start])
-        values.take(self.feed, None, self.V[self.fed], "wrap")
+        if self.blocks is None:
+            values.take(self.feed, None, self.V[self.fed], "wrap")
+        else:  # rows of arrays: a strided copy (a transpose), no gather
+            for rows, base, shape, strides in self.blocks:
+                self.V[rows] = as_strided(values[base:], shape, strides, writeable=False)
         with np.errstate(all="ignore"):  # inf and nan are values
             for step in self.steps:
                 step.forward(self.V, pv)
@@ -343,3 +373,38 @@ class BatchedReplay:
             for step in reversed(self.steps):
                 step.backward(V, G, pv, gp, R)
         self.params.add_grads(gp[self.plan.param_start : self.plan.slot_start])
+
+
+class BatchLink:
+    """A ``vmap`` batch inside a level replay: its replay, the outer buffer slots of its
+    results (outputs x samples, 0 where unused) and of its sums over samples (rows of slot,
+    output, start, stop, zero: see ``plan.BatchLeaf``)."""
+
+    def __init__(self, batch: Batch, slots: np.ndarray, sums: np.ndarray) -> None:
+        self.replay = BatchedReplay(batch.plan, batch.feed)
+        self.slots, self.sums = slots, sums
+        self._sums = sums.tolist()
+
+    def forward(self, values: np.ndarray, vals: np.ndarray) -> None:
+        """Replay the batch on the call's numbers; write its results and sums into ``vals``."""
+        out = self.replay.forward(values)
+        vals[self.slots] = out
+        for slot, k, start, stop, zero in self._sums:  # from -0.0, which adds nothing (numpy's
+            # sum starts from 0.0: -0.0 + -0.0 would come out 0.0); + 0.0 as sum()'s start
+            total = np.add.reduce(out[k, start:stop], initial=-0.0)
+            vals[slot] = total + 0.0 if zero else total
+
+    def reached(self, reached: np.ndarray) -> np.ndarray | None:
+        """Which results (outputs x samples) the slots marked in ``reached`` use; None if none."""
+        marks = reached[self.slots]
+        for slot, k, start, stop, _ in self._sums:
+            if reached[slot]:
+                marks[k, start:stop] = True
+        return marks if marks.any() else None
+
+    def backward(self, grads: np.ndarray, marks: np.ndarray) -> None:
+        """Backpropagate the gradients at the results' and sums' slots through the batch."""
+        upstream = grads[self.slots]
+        for slot, k, start, stop, _ in self._sums:
+            upstream[k, start:stop] += grads[slot]
+        self.replay.backward(upstream, marks)

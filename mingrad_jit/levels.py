@@ -30,10 +30,10 @@ import numpy as np
 from mingrad_core import masked
 
 from .arrays import array_forms, gradient_terms, masked_parts, unguarded
-from .batched import BatchedReplay
+from .batched import BatchLink
 from .codegen import Code, check_count, wrong_count
 from .params import Parameters
-from .plan import Group, Plan
+from .plan import Group, Plan, all_distinct
 
 
 def _view(buf: np.ndarray, idx: np.ndarray) -> np.ndarray | None:
@@ -155,7 +155,7 @@ class _Slots:
         ``rows``: the term is one row, the same for every row of a 2-D ``idx``.
         """
         view = _view(self.grads, idx)
-        distinct = view is not None or len(np.unique(idx)) == idx.size
+        distinct = view is not None or all_distinct(idx)
         if distinct:
             first = self.first(idx)
         else:  # added to through np.add.at, which sums what a slot gets
@@ -476,13 +476,13 @@ class LevelReplay:
         self._forward = code.compile("<mingrad_jit forward>")
         self.source = code.source
         self._backward: dict[int, Callable] = {}
-        self._batches = [(BatchedReplay(b.plan, b.feed), slots) for b, slots in plan.batches]
+        self._batches = [BatchLink(*entry) for entry in plan.batches]
 
     def forward(self, values: np.ndarray) -> None:
         """Run the ``vmap`` batches, read the parameters, feed the arguments' numbers, compute
         every node."""
-        for batch, slots in self._batches:
-            self.vals[slots] = batch.forward(values)
+        for batch in self._batches:
+            batch.forward(values, self.vals)
         self._forward(values)
 
     def values(self, slots: np.ndarray) -> list[float]:
@@ -519,12 +519,12 @@ class LevelReplay:
             read[g.start : g.stop] = True
             group.comment(code)
             group.backward(code, None if mask.all() else np.flatnonzero(~mask))
-        for number, (batch, where) in enumerate(self._batches):
-            if reached[where].any():
-                read[where] = True
-                run, at = code.bind(f"batch{number}", batch), code.bind(f"batch{number}_at", where)
-                marks = code.bind(f"batch{number}_reached_{root}", reached[where])
-                code(f"{run}.backward(grads[{at}], {marks})")
+        for number, batch in enumerate(self._batches):
+            marks = batch.reached(reached)
+            if marks is not None:
+                read[batch.slots] = read[batch.sums[:, 0]] = True
+                run = code.bind(f"batch{number}", batch.backward)
+                code(f"{run}(grads, {code.bind(f'batch{number}_reached_{root}', marks)})")
         if len(code.lines) == body:
             code("pass")
         start, n = plan.param_start, len(plan.params)

@@ -12,7 +12,6 @@ every input row is a matrix product.
 from __future__ import annotations
 
 import functools
-import weakref
 from dataclasses import dataclass, field
 from itertools import filterfalse, repeat
 from operator import attrgetter, itemgetter
@@ -57,11 +56,18 @@ class Batch:
     samples: int
 
 
-# The leaves that stand for a vmap's results in the trace around it: leaf -> (batch, output
-# index, sample column). Weak: a trace that is dropped takes its entries with it.
-BATCH_OUTPUTS: weakref.WeakKeyDictionary[Scalar, tuple[Batch, int, int]] = (
-    weakref.WeakKeyDictionary()
-)
+class BatchLeaf(Scalar):
+    """A leaf of the trace around a ``vmap`` call standing for the sum of one of its results
+    over samples ``start`` to ``stop - 1`` (one sample: that sample's result), plus 0.0 when
+    ``zero`` (``sum()``'s start). ``source`` is ``(batch, output index)``. A replay computes
+    its value from the batch's and sends its gradient back to those samples."""
+
+    __slots__ = ("source", "start", "stop", "zero")
+
+    source: tuple[Batch, int]
+    start: int
+    stop: int
+    zero: bool
 
 
 @dataclass
@@ -69,7 +75,8 @@ class Plan:
     """The flat form of one trace: buffer layout, groups in level order, outputs, parameters.
 
     ``batches`` lists the ``vmap`` calls the trace holds, each with the buffer slots of its
-    results (outputs x samples; 0 where the graph does not use a result): a replay computes
+    results (outputs x samples; 0 where the graph does not use a result) and of its sums over
+    samples (rows of slot, output, start, stop, zero; see ``BatchLeaf``): a replay computes
     them before its groups, and backpropagates their gradients after.
     """
 
@@ -84,7 +91,7 @@ class Plan:
     outputs: list[int]  # buffer slot of each root
     needs_grad: np.ndarray  # per buffer slot: a parameter, or computed from one
     folded: int  # how many add nodes were folded into n-ary sums
-    batches: list[tuple[Batch, np.ndarray]] = field(default_factory=list)
+    batches: list[tuple[Batch, np.ndarray, np.ndarray]] = field(default_factory=list)
 
     @property
     def nodes(self) -> int:
@@ -121,9 +128,11 @@ def build(trace: Trace) -> Plan:
     computed = np.flatnonzero(~is_leaf & ~absorbed)
     level = _levels(count, computed, starts[computed], widths[computed], edges)
 
-    params, slot_leaves, slot_of, constants = _split_leaves(trace, nodes, np.flatnonzero(is_leaf))
-    batched, found = _batch_outputs(nodes, constants)
-    constants = constants[~np.isin(constants, batched)]
+    leaves = np.flatnonzero(is_leaf)
+    batched, found = _batch_outputs(nodes, leaves)
+    if len(batched):
+        leaves = leaves[~np.isin(leaves, batched)]
+    params, slot_leaves, slot_of, constants = _split_leaves(trace, nodes, leaves)
     new = np.full(count, -1, dtype=np.intp)  # each node's buffer slot
     order = np.concatenate((params, slot_leaves, batched, constants))
     new[order] = np.arange(1, 1 + len(order))
@@ -153,32 +162,46 @@ def build(trace: Trace) -> Plan:
         outputs=new[roots].tolist(),
         needs_grad=needs,
         folded=int(absorbed.sum()),
-        batches=[(batch, _batch_slots(batch, where, new)) for batch, where in found],
+        batches=[(batch, *_batch_slots(batch, where, nodes, new)) for batch, where in found],
     )
 
 
-def _batch_outputs(nodes: list[Scalar], constants: np.ndarray) -> tuple[np.ndarray, list]:
-    """The constants that stand for ``vmap`` results (graph positions, batch by batch, output
-    by output, sample by sample), and per batch its results' (position, output, column)."""
-    found: dict[Batch, list[tuple[int, int, int]]] = {}
-    for i in constants.tolist():
-        entry = BATCH_OUTPUTS.get(nodes[i])
-        if entry is not None:
-            batch, k, column = entry
-            found.setdefault(batch, []).append((i, k, column))
+def _batch_outputs(nodes: list[Scalar], leaves: np.ndarray) -> tuple[np.ndarray, list]:
+    """The leaves that stand for ``vmap`` results (graph positions, batch by batch, output by
+    output, sample by sample), and per batch those leaves' positions."""
+    found: dict[Batch, list[int]] = {}
+    for i in leaves.tolist():
+        node = nodes[i]
+        if isinstance(node, BatchLeaf):
+            found.setdefault(node.source[0], []).append(i)
     if not found:
         return np.zeros(0, dtype=np.intp), []
-    ordered = [sorted(where, key=itemgetter(1, 2)) for where in found.values()]
-    batched = np.array([i for where in ordered for i, _, _ in where], dtype=np.intp)
-    return batched, list(zip(found, ordered))
+
+    def key(i: int) -> tuple[int, int, int]:
+        node = nodes[i]
+        return node.source[1], node.start, node.stop
+
+    ordered = [sorted(where, key=key) for where in found.values()]
+    return np.array([i for where in ordered for i in where], dtype=np.intp), list(
+        zip(found, ordered)
+    )
 
 
-def _batch_slots(batch: Batch, where: list[tuple[int, int, int]], new: np.ndarray) -> np.ndarray:
-    """The buffer slot of each of ``batch``'s results (outputs x samples), 0 where unused."""
+def _batch_slots(
+    batch: Batch, where: list[int], nodes: list[Scalar], new: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The buffer slot of each of ``batch``'s results (outputs x samples, 0 where unused), and
+    its sums over samples as rows of (slot, output, start, stop, zero)."""
     slots = np.zeros((batch.outputs, batch.samples), dtype=np.intp)
-    for i, k, column in where:
-        slots[k, column] = new[i]
-    return slots
+    sums = []
+    for i in where:
+        node = nodes[i]
+        k = node.source[1]
+        if node.stop - node.start == 1 and not node.zero:
+            slots[k, node.start] = new[i]
+        else:
+            sums.append((new[i], k, node.start, node.stop, node.zero))
+    return slots, np.array(sums, dtype=np.intp).reshape(-1, 5)
 
 
 def _read(roots: list[Scalar]) -> tuple[list[Scalar], dict, np.ndarray, np.ndarray, np.ndarray]:
@@ -467,6 +490,13 @@ def _as_grid(
     if (order < 0).any():  # m nodes in m cells, one empty: another holds two
         return members, idx, None
     return members[order], idx[:, order], (S, U)
+
+
+def all_distinct(a: np.ndarray) -> bool:
+    """Whether no number occurs twice in ``a`` (np.unique would import numpy.ma on first use:
+    a tenth of a second of a first call)."""
+    ordered = np.sort(a, axis=None)
+    return not (ordered[1:] == ordered[:-1]).any()
 
 
 def _distinct_columns(block: np.ndarray) -> tuple[np.ndarray, int]:

@@ -33,7 +33,7 @@ from mingrad_core import (
     toposort,
 )
 
-from .plan import BATCH_OUTPUTS
+from .plan import BatchLeaf
 from .trace import Trace
 
 TAPE_NODES = 50_000  # at least this many computed nodes ...
@@ -83,7 +83,7 @@ class Tape:
         if strategy != "tape" and len(computed) < TAPE_NODES:
             return None
         leaves = [node for node in order if node.op is None]
-        if any(node in BATCH_OUTPUTS for node in leaves):
+        if any(isinstance(node, BatchLeaf) for node in leaves):
             return None  # vmap's results are fed by its batched replay: plan it by levels
         slots, created = trace.slots, trace.created
         params = [n for n in leaves if id(n) not in created]

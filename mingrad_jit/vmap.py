@@ -13,6 +13,7 @@ eagerly: the same results, traced sample by sample.
 from __future__ import annotations
 
 import functools
+import math
 import threading
 from collections.abc import Callable, Sequence
 from itertools import chain
@@ -23,7 +24,7 @@ import numpy as np
 
 from mingrad_core import Scalar
 
-from .plan import BATCH_OUTPUTS, Batch, build
+from .plan import Batch, BatchLeaf, build
 from .trace import Trace, TracedNumber, TracedValueError, Tracer, remake
 
 _inside = threading.local()  # .depth: how many vmapped functions this thread is tracing
@@ -145,8 +146,9 @@ def _traced(fn: Callable, batched: tuple, size: int, tracer: Tracer) -> list:
     for columns, feeds in by_structure.values():
         planned.append((columns, *_plan(fn, [batched, columns[0]], feeds, tracer)))
     for columns, batch, outputs in planned:
+        sources = [(batch, k) for k in range(batch.outputs)]
         for column, b in enumerate(columns):
-            roots = [_result(batch, k, column) for k in range(batch.outputs)]
+            roots = [_result(source, column, column + 1) for source in sources]
             results[b] = _fill(outputs, roots)
     return results
 
@@ -189,9 +191,11 @@ def _outputs(value: Any, roots: list[Scalar]) -> Any:
     raise _Unbatchable  # a number, or anything else: returned as f returns it, sample by sample
 
 
-class _BatchResult(Scalar):
-    """The leaf standing for one result of a ``vmap`` batch in the trace around it: it has no
-    value of its own (a replay computes it), so reading one is refused."""
+class _BatchResult(BatchLeaf):
+    """The leaf standing for one result of a ``vmap`` batch in the trace around it, or for the
+    sum of one result over consecutive samples: ``sum(losses)`` over a batch's results is one
+    leaf, not B - 1 add nodes (the batch's replay computes it). It has no value of its own, so
+    reading one is refused."""
 
     __slots__ = ()
 
@@ -203,13 +207,33 @@ class _BatchResult(Scalar):
             "vmap batches: use strategy 'auto' or 'levels')"
         )
 
+    def __add__(self, other: Any) -> Scalar:
+        if (
+            other.__class__ is _BatchResult
+            and other.source is self.source
+            and other.start == self.stop
+            and not other.zero
+        ):  # the next samples' result: still one sum
+            return _result(self.source, self.start, other.stop, self.zero)
+        return Scalar.__add__(self, other)
 
-def _result(batch: Batch, k: int, column: int) -> Scalar:
-    """The leaf standing for result ``k`` of the batch's sample ``column``."""
-    node = _BatchResult(0.0)  # its value at trace time is never read: a replay computes it
-    node.grad = None  # a leaf of the trace around the batch, not a parameter of it
-    BATCH_OUTPUTS[node] = (batch, k, column)
+    def __radd__(self, other: Any) -> Scalar:
+        if other.__class__ in (int, float) and other == 0 and not self.zero:  # sum()'s start
+            return _result(self.source, self.start, self.stop, math.copysign(1, other) > 0)
+        return Scalar.__radd__(self, other)
+
+
+def _result(source: tuple[Batch, int], start: int, stop: int, zero: bool = False) -> Scalar:
+    """The leaf standing for result ``source[1]`` of batch ``source[0]`` summed over samples
+    ``start`` to ``stop - 1`` (plus 0.0 if ``zero``). Made without ``Scalar.__init__``: it is
+    no number's leaf, and its value at trace time is never read (a replay computes it)."""
+    node = _new(_BatchResult)
+    node._data, node.grad, node.name, node._op, node._a, node._b = 0.0, None, None, None, None, None
+    node.source, node.start, node.stop, node.zero = source, start, stop, zero
     return node
+
+
+_new = object.__new__
 
 
 def _fill(structure: Any, roots: list[Scalar]) -> Any:

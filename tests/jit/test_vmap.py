@@ -16,6 +16,8 @@ from mingrad_jit import plan as plan_module
 from mingrad_nn import MLP, cross_entropy
 
 vmap_module = importlib.import_module("mingrad_jit.vmap")  # (the package exports the function)
+function_module = importlib.import_module("mingrad_jit.function")
+batched_module = importlib.import_module("mingrad_jit.batched")
 
 
 def same(a: float | None, b: float | None) -> bool:
@@ -107,6 +109,82 @@ def test_the_batch_is_traced_once_and_planned_at_the_size_of_one_sample(monkeypa
         large.nodes,
         len(large.groups),
     )
+
+
+def test_a_sum_over_the_batch_is_one_leaf_of_the_trace_around_it(monkeypatch):
+    model = MLP(8, [5, 3], seed=0)
+    sample_loss = classifier(model)
+    outer = []
+
+    def build(trace):
+        outer.append(plan_module.build(trace))
+        return outer[-1]
+
+    monkeypatch.setattr(function_module, "build", build)
+    for n in (10, 1000):
+        X, T = digits_like(np.random.default_rng(n), n)
+
+        @jit
+        def loss_fn(X, T):
+            losses = vmap(sample_loss)(X, T)
+            return sum(losses) * (1.0 / len(losses))
+
+        replayed = loss_fn(X, T)
+        eager = sum(sample_loss(x, t) for x, t in zip(X.tolist(), T.tolist())) * (1.0 / n)
+        assert same(replayed.data, eager.data)
+        assert all(
+            map(same, gradients(replayed, model.parameters()), gradients(eager, model.parameters()))
+        )
+    small, large = outer
+    # the mean is one leaf (the sum over the batch) times a constant, whatever the batch size
+    assert small.nodes == large.nodes == 1
+    assert [len(sums) for _, _, sums in large.batches] == [1]
+
+
+@pytest.mark.parametrize("n", [1, 2, 7])
+def test_partial_sums_of_batch_results_replay_as_eager_mode_computes_them(n):
+    model = MLP(3, [4, 2], seed=2)
+    rng = np.random.default_rng(n)
+
+    def per_sample(x):
+        out = model(list(map(Scalar, x)))
+        return [out[0].tanh(), out[1] * out[1]]
+
+    def fn(X):
+        results = vmap(per_sample)(X)
+        first, second = [r[0] for r in results], [r[1] for r in results]
+        return [
+            sum(first),  # one sum over the batch
+            sum(first[n // 2 :]) + sum(second[: n // 2 + 1]),  # sums over some samples
+            first[0] + first[-1] + second[0],  # single results beside the sums
+            sum(second, Scalar(0.5)),  # a Scalar start
+            sum(reversed(second)),  # not in sample order: added node by node
+            sum(r[0] + r[1] for r in results),  # both results of each sample
+            0.0 + second[-1],
+        ]
+
+    jitted = jit(fn)
+    for _ in range(2):
+        X = rng.uniform(-1, 1, (n, 3))
+        replayed, eager = jitted(X), fn(X.tolist())
+        for k in range(len(eager)):
+            assert same(replayed[k].data, eager[k].data)
+            grads = gradients(replayed[k], model.parameters())
+            assert all(map(same, grads, gradients(eager[k], model.parameters())))
+    assert jitted.traces == 1
+
+
+def test_a_sum_over_the_batch_keeps_the_sign_of_zero_as_sum_does():
+    def per_sample(x):
+        return Scalar(x) * -0.0  # -0.0 for every positive x
+
+    def fn(X):
+        results = vmap(per_sample)(X)
+        return [sum(results), results[0] + results[1], -0.0 + results[0]]
+
+    replayed, eager = jit(fn)([1.0, 2.0, 3.0]), fn([1.0, 2.0, 3.0])
+    signs = [math.copysign(1, r.data) for r in replayed]
+    assert signs == [math.copysign(1, e.data) for e in eager] == [1, -1, -1]
 
 
 def test_vmap_inside_ordinary_traced_code():
@@ -307,3 +385,28 @@ def test_every_strategy_replays_batches_through_the_level_replay(strategy):
         replayed.backward()
         assert replayed.data == sum(f(x).data for x in X)
     assert w.grad == 3.0 + 2.0  # the two calls' sums of x
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_rows_of_a_batch_are_fed_as_the_gather_of_their_slots_would_feed_them(seed):
+    rng = np.random.default_rng(seed)
+    B = int(rng.integers(2, 9))
+    blocks, base = [], 0
+    for _ in range(int(rng.integers(1, 4))):  # arguments of B rows of `width` numbers each
+        width = int(rng.integers(1, 6))
+        rows = rng.integers(1, width + 1)
+        first = base + int(rng.integers(0, width - rows + 1))
+        blocks.append(first + np.arange(rows)[:, None] + width * np.arange(B))
+        base += width * B
+    feed = np.vstack(blocks)
+    if seed % 2:  # rows in another order: each row is still its own run of slots
+        feed = feed[rng.permutation(len(feed))]
+    values = rng.standard_normal(base)
+    found = batched_module._feed_blocks(feed)
+    V = np.full(feed.shape, np.nan)
+    for rows, start, shape, strides in found:
+        V[rows] = np.lib.stride_tricks.as_strided(values[start:], shape, strides)
+    assert np.array_equal(V, values.take(feed))
+    shuffled = feed.copy()
+    shuffled[0] = shuffled[0, ::-1]  # the samples of a row in reverse: gathered instead
+    assert batched_module._feed_blocks(shuffled) is None
