@@ -11,6 +11,7 @@ import reprlib
 from collections.abc import Iterable, Sequence
 
 from mingrad_core import Scalar
+from mingrad_core import functional as F
 
 
 def _pairs(predictions: Sequence, targets: Sequence) -> list[tuple]:
@@ -76,11 +77,11 @@ def cross_entropy(logits_rows: Sequence[Sequence[Scalar]], labels: Sequence) -> 
     A label is a class index (an int: the row's position of the true class) or a row of
     target probabilities, one per class (a one-hot row for a hard label). Under ``mingrad_jit``
     pass rows: an index chooses a logit by its value, which a trace cannot follow.
-    Log-sum-exp is computed stably, ``m + log(sum(exp(z - m)))`` with ``m`` the row's maximum
-    built from ops (``max(a, b) = a + relu(b - a)``, pairwise), so large logits do not overflow.
+    Log-sum-exp is the ``logsumexp`` op, one node per row, which subtracts the row's maximum
+    inside its forward: large logits do not overflow, and no value is read (it traces).
     """
     pairs = _pairs(logits_rows, labels)
-    total = 0.0
+    total: Scalar | None = None
     for k, (row, label) in enumerate(pairs):
         if not isinstance(row, Sequence):
             raise TypeError(
@@ -95,20 +96,9 @@ def cross_entropy(logits_rows: Sequence[Sequence[Scalar]], labels: Sequence) -> 
                 f"{reprlib.repr(row)}; expected Scalars, such as a model's outputs (a plain "
                 "number has no gradient; Scalar(x) makes one)"
             )
-        m = _maximum(row)
-        lse = m + sum((z - m).exp() for z in row).log()
-        total = total + _row_loss(row, label, lse)
-    return total * (1.0 / len(pairs))
-
-
-def _maximum(row: Sequence[Scalar]) -> Scalar:
-    """The row's maximum from ops, ``max(a, b) = a + relu(b - a)``, taken pairwise: a tree
-    of about log2(n) levels, where a chain would make n - 1 (a trace replays a level at once)."""
-    level = list(row)
-    while len(level) > 1:
-        pairs = [a + (b - a).relu() for a, b in zip(level[::2], level[1::2])]
-        level = pairs + level[-1:] if len(level) % 2 else pairs
-    return level[0]
+        loss = _row_loss(row, label, F.logsumexp(*row))
+        total = loss if total is None else total + loss
+    return total if len(pairs) == 1 else total * (1.0 / len(pairs))  # one row: its loss
 
 
 def _row_loss(row: Sequence[Scalar], label: object, lse: Scalar) -> Scalar:

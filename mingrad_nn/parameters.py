@@ -200,16 +200,16 @@ def by_store(parameters: Iterable[Scalar]) -> list[tuple[ParameterStore, np.ndar
     if first is not None and parameters == first[0].parameters:  # a model's own, all in order
         return [(first[0], np.arange(len(parameters), dtype=np.intp))]  # (== is identity: fast)
     groups: dict[ParameterStore, list[int]] = {}
-    count = 0
     for p in parameters:
         where = store_of(p)
         if where is None:
             return None
         groups.setdefault(where[0], []).append(where[1])
-        count += 1
     pairs = [(store, np.array(at, dtype=np.intp)) for store, at in groups.items()]
-    if sum(len(np.unique(at)) for _, at in pairs) != count:
-        return None
+    for _, at in pairs:
+        ordered = np.sort(at)
+        if (ordered[1:] == ordered[:-1]).any():  # a parameter listed twice
+            return None
     return pairs
 
 
