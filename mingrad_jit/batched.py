@@ -14,7 +14,6 @@ and a parameter's gradient is the sum over the batch (a matrix product for a lay
 from __future__ import annotations
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
 from mingrad_core import get_op
 
@@ -55,6 +54,9 @@ class _Rows:
         self.rounds_all = _rounds(self.rows[self.row_at])
         self.grad_shared = idx[self.grad_shared_at]
         self.every_row = len(self.grad_rows_at) == len(idx)
+        self.fast = self.range if self.every_row else None  # add: G[fast] += c
+        repeated = len(grad_rows) > 1 and (grad_rows == grad_rows[0]).all()
+        self.one_row = int(grad_rows[0]) if repeated else None  # one row read by every node
 
     def read(self, V: np.ndarray, pv: np.ndarray) -> np.ndarray:
         """The (m, B) values: a view of ``V`` where possible."""
@@ -81,6 +83,8 @@ class _Rows:
             part = c if self.every_row else c[self.grad_rows_at]
             if self.range is not None and self.every_row:
                 G[self.range] += part
+            elif self.one_row is not None:  # (in another order than eager's: within rounding)
+                G[self.one_row] += part.sum(axis=0)
             else:  # a row that repeats gets its contributions in rounds of distinct rows
                 for at in self.rounds:
                     G[self.grad_rows[at]] += part[at]
@@ -113,6 +117,19 @@ class _Step:
         self.inputs = [_Rows(row, shared, needs) for row in group.idx]
         self.need_rows = group.need_rows.tolist()
         self.saved: list[np.ndarray] = []
+        # A folded sum whose terms are consecutive runs of rows, term after term: every term
+        # gets the upstream in one broadcast add over G[terms] seen as (terms, m, B).
+        # A variadic op whose inputs are consecutive runs of rows: its block is a view of V.
+        runs = [rows.range for rows in self.inputs]
+        self.block = None
+        if group.kind == "block" and None not in runs:
+            if all(a.stop == b.start for a, b in zip(runs, runs[1:])):
+                self.block = slice(runs[0].start, runs[-1].stop)
+        self.terms = None
+        ranges = [self.inputs[r].fast for r in self.need_rows]
+        if group.spec is None and ranges and None not in ranges:
+            if all(a.stop == b.start for a, b in zip(ranges, ranges[1:])):
+                self.terms = slice(ranges[0].start, ranges[-1].stop)
 
     def forward(self, V: np.ndarray, pv: np.ndarray) -> None:
         B = V.shape[1]
@@ -126,6 +143,9 @@ class _Step:
         if self.group.kind == "op":
             flat = [np.ascontiguousarray(x).reshape(-1) for x in xs]
             y = self.f(*flat)
+        elif self.block is not None:  # a variadic op over consecutive rows: a view
+            flat = [V[self.block].reshape(len(xs), self.m * B)]
+            y = self.f(flat[0])
         else:  # a variadic op: (k, m * B), row i being input i of every node of every sample
             flat = [np.stack(xs).reshape(len(xs), self.m * B)]
             y = self.f(flat[0])
@@ -142,6 +162,9 @@ class _Step:
         self, V: np.ndarray, G: np.ndarray, pv: np.ndarray, gp: np.ndarray, R: np.ndarray | None
     ) -> None:
         gy = G[self.out]
+        if self.terms is not None:
+            G[self.terms].reshape(len(self.need_rows), self.m, -1)[...] += gy
+            return
         if self.group.spec is None:  # d(sum)/d(term) is 1.0: every term gets the upstream
             for r in self.need_rows:
                 self.inputs[r].add(G, gp, gy)
@@ -167,11 +190,17 @@ class _Step:
                 c = np.multiply(terms[r], upstream)
             else:
                 c = masked_parts(masks[r], terms[r], upstream)
-            c = np.broadcast_to(c, upstream.shape).reshape(self.m, B)
+            if c.shape != upstream.shape:  # a number, or a term shared by every node
+                c = np.broadcast_to(c, upstream.shape)
+            c = c.reshape(self.m, B)
             if unreached is not None and unreached.any():  # they pass nothing on
                 c = c.copy()
                 c[unreached] = -0.0
-            self.inputs[r].add(G, gp, c)
+            rows = self.inputs[r]
+            if rows.fast is not None:
+                G[rows.fast] += c
+            else:
+                rows.add(G, gp, c)
 
 
 class _LayerStep:
@@ -348,11 +377,11 @@ class BatchedReplay:
         """Compute every sample's nodes; the outputs as an (outputs, B) array."""
         plan, pv = self.plan, self.pv
         self.params.read(pv[plan.param_start : plan.slot_start])
-        if self.blocks is None:
+        if self.blocks is None or values.dtype != np.float64 or not values.flags.c_contiguous:
             values.take(self.feed, None, self.V[self.fed], "wrap")
         else:  # rows of arrays: a strided copy (a transpose), no gather
-            for rows, base, shape, strides in self.blocks:
-                self.V[rows] = as_strided(values[base:], shape, strides, writeable=False)
+            for rows, base, shape, strides in self.blocks:  # a view of values (float64)
+                self.V[rows] = np.ndarray(shape, np.float64, values, base * 8, strides)
         with np.errstate(all="ignore"):  # inf and nan are values
             for step in self.steps:
                 step.forward(self.V, pv)
