@@ -264,7 +264,17 @@ class JitFunction:
         run.calls += 1  # first: a forward that raises part-way has still spoiled older results
         run.replay.forward(values)
         data = run.replay.values(entry.slots)
-        return _fill(entry.outputs, [Result(d, run, s) for d, s in zip(data, entry.plan.outputs)])
+        # Many results (a batch's logits, say) would start dozens of collections of every
+        # object alive, and none of them makes a cycle: one collection at most, afterwards.
+        collecting = len(data) > 256 and gc.isenabled()
+        if collecting:
+            gc.disable()
+        try:
+            results = [Result(d, run, s) for d, s in zip(data, entry.plan.outputs)]
+            return _fill(entry.outputs, results)
+        finally:
+            if collecting:
+                gc.enable()
 
     def _traced(self, key: tuple, args: tuple, values: np.ndarray) -> _Entry:
         # One trace at a time in the process (values are watched process-wide); a thread that
