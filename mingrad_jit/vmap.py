@@ -147,6 +147,10 @@ def _traced(fn: Callable, batched: tuple, size: int, tracer: Tracer) -> list:
         planned.append((columns, *_plan(fn, [batched, columns[0]], feeds, tracer)))
     for columns, batch, outputs in planned:
         sources = [(batch, k) for k in range(batch.outputs)]
+        if outputs == 0:  # f returns one Scalar
+            for column, b in enumerate(columns):
+                results[b] = _result(sources[0], column, column + 1)
+            continue
         for column, b in enumerate(columns):
             roots = [_result(source, column, column + 1) for source in sources]
             results[b] = _fill(outputs, roots)
@@ -198,6 +202,7 @@ class _BatchResult(BatchLeaf):
     reading one is refused."""
 
     __slots__ = ()
+    _data, _op, _a, _b = 0.0, None, None, None  # a leaf; its value at trace time is never read
 
     @property
     def data(self) -> float:
@@ -228,7 +233,7 @@ def _result(source: tuple[Batch, int], start: int, stop: int, zero: bool = False
     ``start`` to ``stop - 1`` (plus 0.0 if ``zero``). Made without ``Scalar.__init__``: it is
     no number's leaf, and its value at trace time is never read (a replay computes it)."""
     node = _new(_BatchResult)
-    node._data, node.grad, node.name, node._op, node._a, node._b = 0.0, None, None, None, None, None
+    node.grad = node.name = None  # a constant of the trace around the batch, unnamed
     node.source, node.start, node.stop, node.zero = source, start, stop, zero
     return node
 
