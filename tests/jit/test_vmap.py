@@ -82,16 +82,22 @@ def test_a_classifier_replays_as_eager_mode_computes_it(n):
     assert loss_fn.traces == 1 and loss_fn.replays == 1
 
 
-def test_the_batch_is_traced_once_and_planned_at_the_size_of_one_sample(monkeypatch):
-    model = MLP(8, [5, 3], seed=0)
-    sample_loss = classifier(model)
+def plans_built_by(module, monkeypatch) -> list:
+    """The plans ``module`` builds from now on, in order."""
     planned = []
 
     def build(trace):
         planned.append(plan_module.build(trace))
         return planned[-1]
 
-    monkeypatch.setattr(vmap_module, "build", build)
+    monkeypatch.setattr(module, "build", build)
+    return planned
+
+
+def test_the_batch_is_traced_once_and_planned_at_the_size_of_one_sample(monkeypatch):
+    model = MLP(8, [5, 3], seed=0)
+    sample_loss = classifier(model)
+    planned = plans_built_by(vmap_module, monkeypatch)
     for n in (10, 1000):
         X, T = digits_like(np.random.default_rng(0), n)
         calls = []
@@ -114,13 +120,7 @@ def test_the_batch_is_traced_once_and_planned_at_the_size_of_one_sample(monkeypa
 def test_a_sum_over_the_batch_is_one_leaf_of_the_trace_around_it(monkeypatch):
     model = MLP(8, [5, 3], seed=0)
     sample_loss = classifier(model)
-    outer = []
-
-    def build(trace):
-        outer.append(plan_module.build(trace))
-        return outer[-1]
-
-    monkeypatch.setattr(function_module, "build", build)
+    outer = plans_built_by(function_module, monkeypatch)
     for n in (10, 1000):
         X, T = digits_like(np.random.default_rng(n), n)
 
