@@ -84,7 +84,7 @@ class _Rows:
             if self.range is not None and self.every_row:
                 G[self.range] += part
             elif self.one_row is not None:  # (in another order than eager's: within rounding)
-                G[self.one_row] += part.sum(axis=0)
+                G[self.one_row] += np.add.reduce(part, axis=0, initial=-0.0)  # -0.0: as +
             else:  # a row that repeats gets its contributions in rounds of distinct rows
                 for at in self.rounds:
                     G[self.grad_rows[at]] += part[at]
