@@ -193,10 +193,11 @@ def _propagate(order: list[Scalar]) -> None:
     """backward()'s loop: each computed node, users first, passes grad * term to its inputs."""
     for node in reversed(order):
         op = node._op
+        gradient = op.gradient  # a local, then called: cheaper than calling op.gradient(...)
         g, a, b = node.grad, node._a, node._b
         try:  # the one- and two-input cases unrolled, for float terms
             if b is not None:
-                ta, tb = op.gradient(a._data, b._data, node._data)
+                ta, tb = gradient(a._data, b._data, node._data)
                 if ta.__class__ is float and tb.__class__ is float:
                     pa, pb = ta * g, tb * g
                     if (pa != pa or pb != pb) and op.masks:  # 0 * nan is 0 where it masks
@@ -207,7 +208,7 @@ def _propagate(order: list[Scalar]) -> None:
                         b.grad += pb
                     continue
             elif a.__class__ is not tuple:
-                (ta,) = op.gradient(a._data, node._data)
+                (ta,) = gradient(a._data, node._data)
                 if ta.__class__ is float:
                     part = ta * g
                     if part != part and op.masks:
