@@ -179,7 +179,7 @@ class Scalar:
             for before, leaf in zip(pairs := reversed(leaves), pairs):
                 leaf.grad = before
             raise
-        for before, leaf in zip(pairs := reversed(leaves), pairs):  # twice listed: then -0.0
+        for before, leaf in zip(pairs := reversed(leaves), pairs):  # last to first: see _reset
             leaf.grad = before + leaf.grad
 
     def zero_grad(self) -> None:
@@ -228,7 +228,10 @@ def _propagate(order: list[Scalar]) -> None:
 def _reset(root: Scalar) -> tuple[list[Scalar], list]:
     """backward()'s toposort, which readies the grads on its way: the computed nodes, in
     toposort's order, each at -0.0 (totals start from -0.0, since -0.0 + x is x for every x);
-    and each leaf then the gradient it held, now -0.0 too (before + total is added at the end)."""
+    and each leaf then the gradient it held, now -0.0 too (before + total is added at the end,
+    which is what adding in place from a zero gives). A leaf whose grad is a property (a
+    parameter in bulk) never reads back as ``seen``: it may be listed again, with -0.0, so the
+    list is undone last to first."""
     seen = float("-0.0")  # a new float each call: a node is seen once its grad is this one
     order, leaves, stack = [], [], [root]
     push, pop, place = stack.append, stack.pop, _PLACE  # local names: this loop is hot
