@@ -65,11 +65,8 @@ def _binary(symbol: str, reflected: bool = False) -> Callable[[Scalar, object], 
         out = _new(Scalar)  # what apply() does for a primitive, without its generic checks
         data = op.forward(a._data, b._data)
         out._data = data if data.__class__ is float else _forward_float(op, data)
-        out.grad = 0.0
-        out.name = None
-        out._op = op
-        out._a = a
-        out._b = b
+        out.grad, out.name, out._op = 0.0, None, op
+        out._a, out._b = a, b
         return out
 
     return method
@@ -173,27 +170,16 @@ class Scalar:
         """
         if _on_read is not None:  # gradients are computed from the graph's values
             _on_read(self)
-        order = toposort(self)
-        leaves = []
-        for node in order:  # totals start from -0.0, since -0.0 + x is x for every x
-            if node._op is not None:
-                node.grad = -0.0
-            elif node.grad is not None and node.grad != 0.0:
-                leaves.append((node, node.grad))  # before + total, added once at the end
-                node.grad = -0.0
-            # else a leaf at ±0.0 (after zero_grad): adding into it gives before + total exactly
+        order, leaves = _reset(self)
         try:
             if self.grad is not None:
                 self.grad += to_float(gradient)
             _propagate(order)
-        except BaseException:  # leave the leaves as they were: the zeros, and before
-            for node in order:
-                if node._op is None and node.grad is not None:
-                    node.grad = 0.0
-            for leaf, before in leaves:
+        except BaseException:  # leave the leaves as they were
+            for before, leaf in zip(pairs := reversed(leaves), pairs):
                 leaf.grad = before
             raise
-        for leaf, before in leaves:
+        for before, leaf in zip(pairs := reversed(leaves), pairs):  # last to first: see _reset
             leaf.grad = before + leaf.grad
 
     def zero_grad(self) -> None:
@@ -207,12 +193,11 @@ def _propagate(order: list[Scalar]) -> None:
     """backward()'s loop: each computed node, users first, passes grad * term to its inputs."""
     for node in reversed(order):
         op = node._op
-        if op is None:
-            continue
+        gradient = op.gradient  # a local, then called: cheaper than calling op.gradient(...)
         g, a, b = node.grad, node._a, node._b
         try:  # the one- and two-input cases unrolled, for float terms
             if b is not None:
-                ta, tb = op.gradient(a._data, b._data, node._data)
+                ta, tb = gradient(a._data, b._data, node._data)
                 if ta.__class__ is float and tb.__class__ is float:
                     pa, pb = ta * g, tb * g
                     if (pa != pa or pb != pb) and op.masks:  # 0 * nan is 0 where it masks
@@ -223,7 +208,7 @@ def _propagate(order: list[Scalar]) -> None:
                         b.grad += pb
                     continue
             elif a.__class__ is not tuple:
-                (ta,) = op.gradient(a._data, node._data)
+                (ta,) = gradient(a._data, node._data)
                 if ta.__class__ is float:
                     part = ta * g
                     if part != part and op.masks:
@@ -240,6 +225,42 @@ def _propagate(order: list[Scalar]) -> None:
                 p.grad += part
 
 
+def _reset(root: Scalar) -> tuple[list[Scalar], list]:
+    """backward()'s toposort, which readies the grads on its way: the computed nodes, in
+    toposort's order, each at -0.0 (totals start from -0.0, since -0.0 + x is x for every x);
+    and each leaf then the gradient it held, now -0.0 too (before + total is added at the end,
+    which is what adding in place from a zero gives). A leaf whose grad is a property (a
+    parameter in bulk) never reads back as ``seen``: it may be listed again, with -0.0, so the
+    list is undone last to first."""
+    seen = float("-0.0")  # a new float each call: a node is seen once its grad is this one
+    order, leaves, stack = [], [], [root]
+    push, pop, place = stack.append, stack.pop, _PLACE  # local names: this loop is hot
+    while stack:
+        node = pop()
+        if node is place:  # below it on the stack: a node whose parents are all placed now
+            order.append(pop())
+        elif node.grad is not seen:
+            a, b = node._a, node._b
+            if a is None:  # a leaf; a constant's grad is None
+                if node.grad is not None:
+                    leaves += node, node.grad  # flat: no tuple for the collector to track
+                    node.grad = seen
+                continue
+            node.grad = seen
+            push(node)
+            push(place)
+            if b is not None:
+                if b.grad is not seen:
+                    push(b)
+                if a.grad is not seen:
+                    push(a)
+            elif a.__class__ is tuple:
+                stack.extend(reversed(a))
+            elif a.grad is not seen:
+                push(a)
+    return order, leaves
+
+
 def _masked_parts(node: Scalar, terms: Sequence[float], g: float) -> list[float]:
     """What each input of ``node``, whose op masks, gets from upstream ``g``: ``masked``."""
     return [masked(m, t, g) for m, t in zip(mask_of(node, terms), terms)]
@@ -251,30 +272,18 @@ _new = object.__new__
 def _constant(value: object) -> Scalar:
     """A number mixed into an expression: a leaf that takes no gradient."""
     node = _new(Scalar)
-    node._data = (
-        _on_leaf(node, value)
-        if _on_leaf is not None
-        else (value if value.__class__ is float else to_float(value))
-    )
+    node._data = to_float(value) if _on_leaf is None else _on_leaf(node, value)
     node.grad = node.name = node._op = node._a = node._b = None
     return node
 
 
-def _node2(op: OpSpec, data: object, a: Scalar, b: Scalar) -> Scalar:
+def _node(op: OpSpec, data: object, parents: tuple[Scalar, ...]) -> Scalar:
     out = _new(Scalar)
     out._data = data if data.__class__ is float else _forward_float(op, data)
-    out.grad = 0.0
-    out.name = None
-    out._op = op
-    out._a = a
-    out._b = b
+    out.grad, out.name, out._op = 0.0, None, op
+    n = len(parents)  # one or two inputs in _a and _b; more: their tuple in _a
+    out._a, out._b = parents if n == 2 else (parents[0] if n == 1 else parents, None)
     return out
-
-
-def _node(op: OpSpec, data: object, parents: tuple[Scalar, ...]) -> Scalar:
-    if len(parents) == 2:
-        return _node2(op, data, *parents)
-    return _node2(op, data, parents[0] if len(parents) == 1 else parents, None)
 
 
 def _forward_float(op: OpSpec, data: object) -> float:
@@ -296,7 +305,7 @@ def composite_of(node: Scalar) -> tuple[OpSpec, tuple[Scalar, ...]] | None:
 def apply(op: OpSpec, args: tuple) -> Scalar | float:
     """Apply ``op`` to ``args``: a new graph node if any input is a Scalar, else a plain float."""
     if len(args) == 1 and args[0].__class__ is Scalar and op.arity == 1 and op.gradient:
-        return _node2(op, op.forward(args[0]._data), args[0], None)  # x.tanh(): the common case
+        return _node(op, op.forward(args[0]._data), args)  # x.tanh(): the common case
     if len(args) != op.arity and not (op.variadic and len(args) > op.arity):
         raise arity_error(op, len(args))
     data = [a._data for a in args if isinstance(a, Scalar)]
@@ -349,15 +358,11 @@ def toposort(roots: Scalar | Iterable[Scalar]) -> list[Scalar]:
             push(node)
             push(place)
             if b is not None:
-                if b not in seen:
-                    push(b)
-                if a not in seen:
-                    push(a)
+                push(b)
+                push(a)
             elif a.__class__ is tuple:
-                for p in reversed(a):
-                    if p not in seen:
-                        push(p)
-            elif a not in seen:
+                stack.extend(reversed(a))
+            else:
                 push(a)
     return order
 
