@@ -117,14 +117,14 @@ class _Step:
         self.inputs = [_Rows(row, shared, needs) for row in group.idx]
         self.need_rows = group.need_rows.tolist()
         self.saved: list[np.ndarray] = []
-        # A folded sum whose terms are consecutive runs of rows, term after term: every term
-        # gets the upstream in one broadcast add over G[terms] seen as (terms, m, B).
         # A variadic op whose inputs are consecutive runs of rows: its block is a view of V.
         runs = [rows.range for rows in self.inputs]
         self.block = None
         if group.kind == "block" and None not in runs:
             if all(a.stop == b.start for a, b in zip(runs, runs[1:])):
                 self.block = slice(runs[0].start, runs[-1].stop)
+        # A folded sum whose terms are consecutive runs of rows, term after term: every term
+        # gets the upstream in one broadcast add over G[terms] seen as (terms, m, B).
         self.terms = None
         ranges = [self.inputs[r].fast for r in self.need_rows]
         if group.spec is None and ranges and None not in ranges:
