@@ -25,7 +25,7 @@ import numpy as np
 from mingrad_core import Scalar
 
 from .plan import Batch, BatchLeaf, build
-from .trace import Trace, TracedNumber, TracedValueError, Tracer, remake
+from .trace import Trace, TracedNumber, TracedValueError, Tracer, _user_line, remake
 
 _inside = threading.local()  # .depth: how many vmapped functions this thread is tracing
 
@@ -212,6 +212,18 @@ class _BatchResult(BatchLeaf):
             "vmap batches: use strategy 'auto' or 'levels')"
         )
 
+    @property
+    def grad(self) -> None:
+        # Read by grad() and backprop() as they walk a graph: they would stop here and give
+        # the parameters behind the batch no gradient at all.
+        raise TracedValueError(
+            f"{_user_line()}\ngrad() or backprop() inside a jitted function reached a vmap "
+            "result: the batch behind it is replayed as arrays, not as nodes a gradient can go "
+            "through. Take the gradient inside the per-sample function (vmap a function that "
+            "calls grad(..., create_graph=True)), or call backward() on the jitted function's "
+            "result."
+        )
+
     def __add__(self, other: Any) -> Scalar:
         if (
             other.__class__ is _BatchResult
@@ -233,7 +245,7 @@ def _result(source: tuple[Batch, int], start: int, stop: int, zero: bool = False
     ``start`` to ``stop - 1`` (plus 0.0 if ``zero``). Made without ``Scalar.__init__``: it is
     no number's leaf, and its value at trace time is never read (a replay computes it)."""
     node = _new(_BatchResult)
-    node.grad = node.name = None  # a constant of the trace around the batch, unnamed
+    node.name = None  # (its grad, a property, refuses: see _BatchResult.grad)
     node.source, node.start, node.stop, node.zero = source, start, stop, zero
     return node
 

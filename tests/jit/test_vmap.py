@@ -10,8 +10,8 @@ import warnings
 import numpy as np
 import pytest
 
-from mingrad_core import Scalar, register_op
-from mingrad_jit import VmapArgumentError, jit, vmap
+from mingrad_core import Scalar, grad, register_op
+from mingrad_jit import TracedValueError, VmapArgumentError, jit, vmap
 from mingrad_jit import plan as plan_module
 from mingrad_nn import MLP, cross_entropy
 
@@ -410,3 +410,33 @@ def test_rows_of_a_batch_are_fed_as_the_gather_of_their_slots_would_feed_them(se
     shuffled = feed.copy()
     shuffled[0] = shuffled[0, ::-1]  # the samples of a row in reverse: gathered instead
     assert batched_module._feed_blocks(shuffled) is None
+
+
+def test_grad_through_a_batch_result_inside_jit_is_refused_not_zero():
+    w = Scalar(0.5)
+
+    def loss_and_gradient(X):
+        total = sum(vmap(lambda x: (w * x) ** 2)(X))
+        return grad(total * 2.0, [w], create_graph=True)[0]
+
+    assert loss_and_gradient([1.0, 2.0, 3.0]).data == 28.0  # eagerly: 4 w sum x^2
+    with pytest.raises(TracedValueError, match="reached a vmap result"):
+        jit(loss_and_gradient)([1.0, 2.0, 3.0])
+
+
+def test_a_gradient_taken_inside_the_per_sample_function_is_batched():
+    w = Scalar(0.5)
+
+    def per_sample(x):
+        (g,) = grad((w * x).tanh() ** 2, [w], create_graph=True)
+        return g * g  # a gradient penalty, per sample
+
+    def fn(X):
+        return sum(vmap(per_sample)(X))
+
+    jitted = jit(fn)
+    for X in ([0.3, -1.2, 2.0], [1.5, 0.1, -0.4]):
+        replayed, eager = jitted(X), fn(X)
+        assert same(replayed.data, eager.data)
+        assert same(gradients(replayed, [w])[0], gradients(eager, [w])[0])
+    assert jitted.traces == 1
