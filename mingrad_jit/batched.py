@@ -81,8 +81,8 @@ class _Rows:
         over the batch)."""
         if len(self.grad_rows_at):
             part = c if self.every_row else c[self.grad_rows_at]
-            if self.range is not None and self.every_row:
-                G[self.range] += part
+            if self.fast is not None:
+                G[self.fast] += part
             elif self.one_row is not None:  # (in another order than eager's: within rounding)
                 G[self.one_row] += np.add.reduce(part, axis=0, initial=-0.0)  # -0.0: as +
             else:  # a row that repeats gets its contributions in rounds of distinct rows

@@ -10,7 +10,8 @@ import time
 import warnings
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -266,15 +267,9 @@ class JitFunction:
         data = run.replay.values(entry.slots)
         # Many results (a batch's logits, say) would start dozens of collections of every
         # object alive, and none of them makes a cycle: one collection at most, afterwards.
-        collecting = len(data) > 256 and gc.isenabled()
-        if collecting:
-            gc.disable()
-        try:
+        with _collector_paused(len(data) > 256):
             results = [Result(d, run, s) for d, s in zip(data, entry.plan.outputs)]
             return _fill(entry.outputs, results)
-        finally:
-            if collecting:
-                gc.enable()
 
     def _traced(self, key: tuple, args: tuple, values: np.ndarray) -> _Entry:
         # One trace at a time in the process (values are watched process-wide); a thread that
@@ -338,9 +333,7 @@ class JitFunction:
     ) -> tuple[_Entry, list]:
         # The cyclic garbage collector would scan every node of the growing graph again and
         # again, and nothing here makes cycles: pause it while recording and planning.
-        collecting = gc.isenabled()
-        gc.disable()
-        try:
+        with _collector_paused():
             start = time.perf_counter()
             recorded = Tracer(self.name).run(self.fn, args, values)
             middle = time.perf_counter()
@@ -348,9 +341,6 @@ class JitFunction:
             plan = tape if tape is not None else build(recorded)
             replay = replay_of(plan, self.strategy, make_replay)
             end = time.perf_counter()
-        finally:
-            if collecting:
-                gc.enable()
         info = TraceInfo(
             key=key,
             nodes=plan.nodes,
@@ -400,6 +390,19 @@ def _difference(old: tuple, new: tuple) -> str:
             return f"argument {position}'s shape changed from {shapes[0]} to {shapes[1]}"
         return f"argument {position}'s structure changed (nesting, lengths or container types)"
     return "a trace was dropped from the cache (cache_size) and is needed again"
+
+
+@contextmanager
+def _collector_paused(pause: bool = True) -> Iterator[None]:
+    """Inside, the cyclic garbage collector does not run (if ``pause``); as it was after."""
+    collecting = pause and gc.isenabled()
+    if collecting:
+        gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def _fill(structure: Any, results: list[Result]) -> Any:
