@@ -46,8 +46,11 @@ _on_read: Callable[[Scalar], object] | None = None
 _on_leaf: Callable[[Scalar, object], float] | None = None
 
 
-def _binary(symbol: str, reflected: bool = False) -> Callable[[Scalar, object], Scalar]:
-    """``Scalar.__add__`` and friends: apply whatever op the table binds to ``symbol``."""
+def _binary(op: OpSpec | None, symbol: str, reflected: bool = False) -> Callable[..., Scalar]:
+    """``Scalar.__add__`` and friends. Binding an op to an operator installs methods made for
+    it (see the registry), so ``x + y`` applies that op without looking it up; with ``op``
+    None (no op bound yet), the method looks the operator up, loading the plugins."""
+    forward = None if op is None or op.gradient is None else op.forward  # None: use apply()
 
     def method(a: Scalar, b: object) -> Scalar:
         if b.__class__ is not Scalar and not isinstance(b, Scalar):
@@ -56,20 +59,32 @@ def _binary(symbol: str, reflected: bool = False) -> Callable[[Scalar, object], 
             b = _constant(b)
         if reflected:
             a, b = b, a
-        try:
-            op = operators[symbol]
-        except KeyError:
-            op = bound_to(symbol)
-        if op.gradient is None:  # a composite
-            return apply(op, (a, b))
+        if forward is None:  # a composite, or no op bound yet
+            return apply(op or bound_to(symbol), (a, b))
         out = _new(Scalar)  # what apply() does for a primitive, without its generic checks
-        data = op.forward(a._data, b._data)
+        data = forward(a._data, b._data)
         out._data = data if data.__class__ is float else _forward_float(op, data)
         out.grad, out.name, out._op = 0.0, None, op
         out._a, out._b = a, b
         return out
 
     return method
+
+
+def method(op: OpSpec | None, operator: str = "") -> Callable[..., Scalar]:
+    """``op`` as a Scalar method: ``x.tanh()``, ``x.pow(2)``; or ``-x`` and ``abs(x)`` for the
+    op bound to ``"neg"``, ``"abs"`` (looked up while none is: ``op`` None)."""
+    fast = op is not None and op.arity == 1 and not op.variadic and op.gradient is not None
+    forward = op.forward if fast else None
+
+    def bound(self: Scalar, *args: object) -> Scalar:
+        if forward is not None and not args:  # x.tanh(): the common case
+            return _node(op, forward(self._data), (self,))
+        return apply(op or bound_to(operator), (self, *args))
+
+    if op is not None:
+        bound.__name__, bound.__doc__ = op.name, op.doc or None
+    return bound
 
 
 def _compare(test: Callable[[float, float], bool]) -> Callable[[Scalar, object], bool]:
@@ -106,18 +121,14 @@ class Scalar:
     name: str | None
     """An optional label, shown by drawings and the player."""
 
-    __add__, __radd__ = _binary("+"), _binary("+", reflected=True)
-    __sub__, __rsub__ = _binary("-"), _binary("-", reflected=True)
-    __mul__, __rmul__ = _binary("*"), _binary("*", reflected=True)
-    __truediv__, __rtruediv__ = _binary("/"), _binary("/", reflected=True)
-    __pow__, __rpow__ = _binary("**"), _binary("**", reflected=True)
+    # Until the plugins load, the operators look their op up; loading installs faster ones.
+    __add__, __radd__ = _binary(None, "+"), _binary(None, "+", reflected=True)
+    __sub__, __rsub__ = _binary(None, "-"), _binary(None, "-", reflected=True)
+    __mul__, __rmul__ = _binary(None, "*"), _binary(None, "*", reflected=True)
+    __truediv__, __rtruediv__ = _binary(None, "/"), _binary(None, "/", reflected=True)
+    __pow__, __rpow__ = _binary(None, "**"), _binary(None, "**", reflected=True)
+    __neg__, __abs__ = method(None, "neg"), method(None, "abs")
     __lt__, __le__, __gt__, __ge__ = map(_compare, (_py.lt, _py.le, _py.gt, _py.ge))
-
-    def __neg__(self) -> Scalar:
-        return apply(operators.get("neg") or bound_to("neg"), (self,))
-
-    def __abs__(self) -> Scalar:
-        return apply(operators.get("abs") or bound_to("abs"), (self,))
 
     def __init__(self, data: float, name: str | None = None) -> None:
         if name is not None and not isinstance(name, str):
@@ -327,16 +338,6 @@ def apply(op: OpSpec, args: tuple) -> Scalar | float:
             _composites[out] = (op, inputs)
         return out
     return _node(op, op.forward(*[a._data for a in inputs]), inputs)
-
-
-def method(op: OpSpec) -> Callable[..., Scalar]:
-    """``op`` as a Scalar method: ``x.tanh()``, ``x.pow(2)``."""
-
-    def bound(self: Scalar, *args: object) -> Scalar:
-        return apply(op, (self, *args))
-
-    bound.__name__, bound.__doc__ = op.name, op.doc or None
-    return bound
 
 
 def toposort(roots: Scalar | Iterable[Scalar]) -> list[Scalar]:

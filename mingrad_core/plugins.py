@@ -118,6 +118,7 @@ def _load_all() -> Tables:
     published.origins.update(state.origins)
     published.failures.extend(state.failures)
     published.operators.update(state.operators)
+    registry.bind_operators()
     _manager, engine.load_ops = manager, None
     return published
 

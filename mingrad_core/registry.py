@@ -10,7 +10,7 @@ import warnings
 from typing import Any, NamedTuple
 
 from . import engine
-from .engine import Scalar, method
+from .engine import Scalar, _binary, method
 from .spec import OpRegistrationError, OpSpec, Origin, as_spec
 
 
@@ -30,6 +30,16 @@ class Tables(NamedTuple):
 PUBLISHED = Tables(engine.ops, engine.operators, engine.origins, [])
 lock = threading.RLock()  # held while plugins load and while the tables change
 _methods: set[str] = set()  # ops installed as Scalar methods, removed by clear()
+# The Scalar methods of each Python operator an op can be bound to.
+OPERATOR_METHODS = {
+    "+": ("__add__", "__radd__"),
+    "-": ("__sub__", "__rsub__"),
+    "*": ("__mul__", "__rmul__"),
+    "/": ("__truediv__", "__rtruediv__"),
+    "**": ("__pow__", "__rpow__"),
+    "neg": ("__neg__",),
+    "abs": ("__abs__",),
+}
 
 
 def tables() -> Tables:
@@ -81,6 +91,20 @@ def commit(specs: dict[str, OpSpec], origin: Origin, into: Tables) -> None:
     for name, spec in specs.items():  # x.tanh() as a method: no failed lookup, no __getattr__
         setattr(Scalar, name, method(spec))
         _methods.add(name)
+    if into is PUBLISHED:  # (plugins loading all at once publish their ops at the end)
+        bind_operators()
+
+
+def bind_operators() -> None:
+    """Give each Python operator Scalar methods made for the op published for it (so that
+    ``x + y`` needs no lookup), or, where none is, methods that look it up."""
+    for symbol, names in OPERATOR_METHODS.items():
+        op = PUBLISHED.operators.get(symbol)
+        if len(names) == 1:
+            setattr(Scalar, names[0], method(op, symbol))
+        else:
+            setattr(Scalar, names[0], _binary(op, symbol))
+            setattr(Scalar, names[1], _binary(op, symbol, reflected=True))
 
 
 def clear() -> None:
@@ -90,6 +114,7 @@ def clear() -> None:
     for name in _methods:
         delattr(Scalar, name)
     _methods.clear()
+    bind_operators()
 
 
 def register_op(spec: OpSpec | None = None, /, *, replace: bool = False, **fields: Any) -> OpSpec:
@@ -115,6 +140,7 @@ def register_op(spec: OpSpec | None = None, /, *, replace: bool = False, **field
         commit({spec.name: spec}, origin, into)
         if old is not None and old.operator not in (None, spec.operator):
             del into.operators[old.operator]
+        bind_operators()
     return spec
 
 
