@@ -61,8 +61,10 @@ def test_eager_vmap_is_the_list_comprehension():
     assert vmap(f)([], []) == []
 
 
+@pytest.mark.parametrize("chunk", [1024, 5])  # 5: the batch replays in chunks, the last short
 @pytest.mark.parametrize("n", [1, 2, 37])
-def test_a_classifier_replays_as_eager_mode_computes_it(n):
+def test_a_classifier_replays_as_eager_mode_computes_it(n, chunk, monkeypatch):
+    monkeypatch.setattr(batched_module, "CHUNK", chunk)
     rng = np.random.default_rng(n)
     model = MLP(8, [5, 3], seed=n)
     sample_loss = classifier(model)
@@ -141,8 +143,10 @@ def test_a_sum_over_the_batch_is_one_leaf_of_the_trace_around_it(monkeypatch):
     assert [len(sums) for _, _, sums in large.batches] == [1]
 
 
+@pytest.mark.parametrize("chunk", [1024, 3])
 @pytest.mark.parametrize("n", [1, 2, 7])
-def test_partial_sums_of_batch_results_replay_as_eager_mode_computes_them(n):
+def test_partial_sums_of_batch_results_replay_as_eager_mode_computes_them(n, chunk, monkeypatch):
+    monkeypatch.setattr(batched_module, "CHUNK", chunk)
     model = MLP(3, [4, 2], seed=2)
     rng = np.random.default_rng(n)
 
@@ -327,8 +331,10 @@ def run_program(program: list[tuple], params: list[Scalar], layer):
     return fn
 
 
+@pytest.mark.parametrize("chunk", [1024, 2])
 @pytest.mark.parametrize("seed", range(12))
-def test_random_per_sample_programs_replay_as_eager_mode_computes_them(seed):
+def test_random_per_sample_programs_replay_as_eager_mode_computes_them(seed, chunk, monkeypatch):
+    monkeypatch.setattr(batched_module, "CHUNK", chunk)
     rng = random.Random(seed)
     width, size = rng.choice([1, 2, 4]), rng.choice([1, 3, 8])
     layer = MLP(2, [3], seed=seed).layers[0]
@@ -404,7 +410,8 @@ def test_rows_of_a_batch_are_fed_as_the_gather_of_their_slots_would_feed_them(se
     values = rng.standard_normal(base)
     found = batched_module._feed_blocks(feed)
     V = np.full(feed.shape, np.nan)
-    for rows, start, shape, strides in found:
+    for rows, start, stride in found:
+        shape, strides = (rows.stop - rows.start, B), (8, 8 * stride)
         V[rows] = np.lib.stride_tricks.as_strided(values[start:], shape, strides)
     assert np.array_equal(V, values.take(feed))
     shuffled = feed.copy()
