@@ -378,6 +378,47 @@ def test_numpy_arguments_reach_the_function_as_their_nested_lists():
     assert from_array.data == from_lists.data == fn(X.tolist()).data
 
 
+def test_vmap_over_an_array_argument_makes_the_stand_ins_of_the_traced_sample_only():
+    w = Scalar(0.5)
+    seen = []
+
+    def fn(X, Y, Z):
+        losses = vmap(lambda x, y, z: (w * x[0] + x[1] - y) ** 2 * z[1][0] - z[0][1])(X, Y, Z)
+        if hasattr(X, "filled"):  # while tracing (eagerly: lists)
+            seen.append((type(X).__name__, len(X), X.filled, Y.filled, Z.filled))
+        return sum(losses) * (1.0 / len(losses))
+
+    X, Y = np.arange(12.0).reshape(6, 2), np.linspace(-1, 1, 6)
+    Z = np.random.default_rng(0).normal(size=(6, 2, 2))
+    replayed = jit(fn)(X, Y, Z)
+    assert seen == [("ArrayArgument", 6, False, False, False)]
+    assert same(replayed.data, fn(X.tolist(), Y.tolist(), Z.tolist()).data)
+
+
+def test_an_array_argument_looked_inside_is_the_list_of_its_rows():
+    import copy
+
+    w = Scalar(0.5)
+    checks = []
+
+    def fn(X):
+        losses = vmap(lambda x: w * x[0] * x[1])(X)  # traces X[0] alone
+        first = X[0]  # looking inside makes every stand-in; X[0] stays what vmap traced
+        if hasattr(X, "filled"):  # while tracing (eagerly: lists)
+            checks.append(X.filled and isinstance(X, list) and len(X) == 3 and X == X.copy())
+            checks.append(type(copy.copy(X)) is list and copy.copy(X) == X)
+            checks.append([len(row) for row in ([[1.0]] + X + X[:1])] == [1, 2, 2, 2, 2])
+            checks.append(repr(X).startswith("[[TracedNumber(slot=0)"))
+        return sum(losses) + first[1] * w + sum(w * row[0] for row in reversed(X))
+
+    X = np.arange(6.0).reshape(3, 2)
+    jitted = jit(fn)
+    for _ in range(2):
+        assert same(jitted(X).data, fn(X.tolist()).data)
+        X = X * -1.5
+    assert checks == [True] * 4 and jitted.traces == 1
+
+
 @pytest.mark.parametrize("strategy", ["auto", "levels", "code", "tape"])
 def test_every_strategy_replays_batches_through_the_level_replay(strategy):
     w = Scalar(2.0)
