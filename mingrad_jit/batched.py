@@ -106,10 +106,11 @@ def _rounds(rows: np.ndarray) -> list[np.ndarray]:
 
 
 class _Step:
-    """One group of the plan, run over the batch."""
+    """One group of the plan, run over the batch. ``scratch`` (at least m x samples of a
+    chunk) holds the contributions to one input's gradients while they are added."""
 
-    def __init__(self, group: Group, shared: int, needs: np.ndarray) -> None:
-        self.group = group
+    def __init__(self, group: Group, shared: int, needs: np.ndarray, scratch: np.ndarray) -> None:
+        self.group, self.scratch = group, scratch
         self.out = slice(group.start - shared, group.stop - shared)
         self.m = group.stop - group.start
         self.name = group.spec.name if group.spec is not None else "add"
@@ -187,6 +188,7 @@ class _Step:
                 f"{k} input(s)"
             )
         upstream = gy.reshape(-1)
+        scratch = self.scratch[: upstream.size]
         unreached = None if R is None else ~R[self.out]
         spec, masks = self.group.spec, None
         if spec.masks:  # relu, where, pow, pick: 0 * nan is 0 where they mask
@@ -195,9 +197,9 @@ class _Step:
             if masks is None and terms[r].__class__ is float and terms[r] == 1.0:
                 c = upstream  # 1.0 * g is g, bit for bit (add's and sub's first input)
             elif masks is None:
-                c = np.multiply(terms[r], upstream)
+                c = np.multiply(terms[r], upstream, out=scratch)
             else:
-                c = masked_parts(masks[r], terms[r], upstream)
+                c = masked_parts(masks[r], terms[r], upstream, scratch)
             if c.shape != upstream.shape:  # a number, or a term shared by every node
                 c = np.broadcast_to(c, upstream.shape)
             c = c.reshape(self.m, B)
@@ -214,10 +216,14 @@ class _Step:
 class _LayerStep:
     """A group of ``linear`` nodes whose biases and weights are parameters and whose inputs
     are per-sample rows, over an S x U grid (S input vectors, U units): per input vector,
-    ``W @ X + b`` on an (n x B) block."""
+    ``W @ X + b`` on an (n x B) block. ``scratch`` (at least n x samples of a chunk) holds
+    the gradients of one input vector while they are added."""
 
-    def __init__(self, group: Group, shared: int, needs: np.ndarray, grid: tuple) -> None:
+    def __init__(
+        self, group: Group, shared: int, needs: np.ndarray, grid: tuple, scratch: np.ndarray
+    ) -> None:
         self.out = slice(group.start - shared, group.stop - shared)
+        self.scratch = scratch
         S, U, unit_of, sample_of = grid
         k = group.idx.shape[0]
         n = (k - 1) // 2
@@ -284,8 +290,10 @@ class _LayerStep:
                     np.add.at(gp, self.w, dw)
             if self.needs_b:
                 np.add.at(gp, self.b, g.sum(axis=1))
-            if len(rows.grad_rows_at):
-                rows.add(G, gp, self.W.T @ g)
+            if len(rows.grad_rows_at):  # one unit: a product per term (a matmul is slower)
+                dx = self.scratch[: x.size].reshape(x.shape)
+                (np.matmul if self.U > 1 else np.multiply)(self.W.T, g, out=dx)
+                rows.add(G, gp, dx)
 
     def _masked(
         self, G: np.ndarray, gp: np.ndarray, gys: np.ndarray, reached: np.ndarray, saved: list
@@ -363,6 +371,8 @@ class BatchedReplay:
         self.chunks = [slice(a, min(a + CHUNK, B)) for a in range(0, B, CHUNK)]
         values = np.zeros(rows * B)  # zeros: pages are written (touched) chunk by chunk
         grads = np.zeros(rows * min(B, CHUNK))  # one chunk's, reused
+        widest = max([rows] + [group.idx.shape[0] for group in plan.groups])  # rows, inputs
+        scratch = np.zeros(widest * min(B, CHUNK))
         self.V = [_block(values, rows, c.start, c.stop) for c in self.chunks]
         self.G = [_block(grads, rows, 0, c.stop - c.start) for c in self.chunks]
         self.saved: list[list] = [[] for _ in self.chunks]  # per chunk, per step
@@ -376,9 +386,9 @@ class BatchedReplay:
         for group in plan.groups:
             grid = _layer_grid(group, shared) if group.spec is linear else None
             if grid is not None:
-                self.steps.append(_LayerStep(group, shared, plan.needs_grad, grid))
+                self.steps.append(_LayerStep(group, shared, plan.needs_grad, grid, scratch))
             else:
-                self.steps.append(_Step(group, shared, plan.needs_grad))
+                self.steps.append(_Step(group, shared, plan.needs_grad, scratch))
         self.outputs = _Rows(np.array(plan.outputs, dtype=np.intp), shared, plan.needs_grad)
         self.fed = slice(0, len(plan.slot_of))
         self.blocks = _feed_blocks(feed)

@@ -378,6 +378,23 @@ def test_numpy_arguments_reach_the_function_as_their_nested_lists():
     assert from_array.data == from_lists.data == fn(X.tolist()).data
 
 
+@pytest.mark.parametrize("units", [1, 3])
+def test_a_layer_reading_one_number_many_times_replays_as_eager_mode(units, monkeypatch):
+    monkeypatch.setattr(batched_module, "CHUNK", 4)
+    model, w = MLP(40, [units], seed=1), Scalar(0.7)
+
+    def per_sample(x):
+        outs = model([w * x[0] + x[1]] * 40)  # 40 inputs, one row of the batch
+        return sum(outs) if units > 1 else outs
+
+    jitted = jit(lambda X: sum(vmap(per_sample)(X)))
+    X = np.random.default_rng(units).normal(size=(9, 2))
+    replayed, eager = jitted(X), sum(per_sample(x) for x in X.tolist())
+    assert same(replayed.data, eager.data)
+    params = [w, *model.parameters()]
+    assert all(map(same, gradients(replayed, params), gradients(eager, params)))
+
+
 def test_vmap_over_an_array_argument_makes_the_stand_ins_of_the_traced_sample_only():
     w = Scalar(0.5)
     seen = []
