@@ -1,9 +1,11 @@
 """Recording: run a function once on stand-ins for its arguments, and keep the graph it builds.
 
 Every number in the arguments becomes a ``TracedNumber`` that knows its slot (its position in
-the flattened arguments). Arithmetic on one gives a Scalar whose leaf is tied to that slot, so
-labels mixed into expressions are fed anew on every replay; reading a value (``.data``,
-``float()``, a comparison, ``bool()``, ``int()``) raises ``TracedValueError`` naming the line.
+the flattened arguments); a numpy array becomes an ``ArrayArgument``, the list of its rows,
+whose stand-ins are made when the function first looks inside. Arithmetic on a
+``TracedNumber`` gives a Scalar whose leaf is tied to its slot, so labels mixed into
+expressions are fed anew on every replay; reading a value (``.data``, ``float()``, a
+comparison, ``bool()``, ``int()``) raises ``TracedValueError`` naming the line.
 """
 
 from __future__ import annotations
