@@ -356,10 +356,11 @@ class BatchedReplay:
     returns the outputs as an (outputs, B) array; ``backward(upstream)`` takes their
     gradients in the same shape and adds into the parameters' ``.grad``.
 
-    The batch runs in chunks of ``CHUNK`` samples, each a contiguous (rows, samples) block of
-    the value buffer: a group's numpy calls work on a block that stays in the CPU's cache, and
-    the backward reuses one chunk's gradient buffer, chunk after chunk (a parameter's gradient
-    is summed over the chunks).
+    The batch runs in chunks of about ``CHUNK_BYTES`` of values (samples x rows x 8 bytes; at
+    least one sample), each a contiguous (rows, samples) block of the value buffer: a group's
+    numpy calls work on a block that stays in the CPU's cache, and the backward reuses one
+    chunk's gradient buffer, chunk after chunk (a parameter's gradient is summed over the
+    chunks).
     """
 
     def __init__(self, plan: Plan, feed: np.ndarray) -> None:
@@ -368,11 +369,12 @@ class BatchedReplay:
         shared = self.shared = plan.slot_start  # parameters first, then per-sample rows
         rows, B = plan.size - shared, feed.shape[1]
         self.shape = (rows, B)
-        self.chunks = [slice(a, min(a + CHUNK, B)) for a in range(0, B, CHUNK)]
+        step = max(1, CHUNK_BYTES // (8 * max(rows, 1)))  # samples per chunk
+        self.chunks = [slice(a, min(a + step, B)) for a in range(0, B, step)]
         values = np.zeros(rows * B)  # zeros: pages are written (touched) chunk by chunk
-        grads = np.zeros(rows * min(B, CHUNK))  # one chunk's, reused
+        grads = np.zeros(rows * min(B, step))  # one chunk's, reused
         widest = max([rows] + [group.idx.shape[0] for group in plan.groups])  # rows, inputs
-        scratch = np.zeros(widest * min(B, CHUNK))
+        scratch = np.zeros(widest * min(B, step))
         self.V = [_block(values, rows, c.start, c.stop) for c in self.chunks]
         self.G = [_block(grads, rows, 0, c.stop - c.start) for c in self.chunks]
         self.saved: list[list] = [[] for _ in self.chunks]  # per chunk, per step
@@ -449,7 +451,7 @@ class BatchedReplay:
         self.params.add_grads(gp[self.plan.param_start : self.plan.slot_start])
 
 
-CHUNK = 1024  # samples per chunk of a batched replay (see BatchedReplay)
+CHUNK_BYTES = 1 << 21  # values per chunk of a batched replay (see BatchedReplay)
 
 
 def _block(buffer: np.ndarray, rows: int, start: int, stop: int) -> np.ndarray:

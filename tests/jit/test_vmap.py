@@ -61,10 +61,10 @@ def test_eager_vmap_is_the_list_comprehension():
     assert vmap(f)([], []) == []
 
 
-@pytest.mark.parametrize("chunk", [1024, 5])  # 5: the batch replays in chunks, the last short
+@pytest.mark.parametrize("chunk", [1 << 21, 1, 1500])  # bytes: a sample a chunk, a few
 @pytest.mark.parametrize("n", [1, 2, 37])
 def test_a_classifier_replays_as_eager_mode_computes_it(n, chunk, monkeypatch):
-    monkeypatch.setattr(batched_module, "CHUNK", chunk)
+    monkeypatch.setattr(batched_module, "CHUNK_BYTES", chunk)
     rng = np.random.default_rng(n)
     model = MLP(8, [5, 3], seed=n)
     sample_loss = classifier(model)
@@ -143,10 +143,10 @@ def test_a_sum_over_the_batch_is_one_leaf_of_the_trace_around_it(monkeypatch):
     assert [len(sums) for _, _, sums in large.batches] == [1]
 
 
-@pytest.mark.parametrize("chunk", [1024, 3])
+@pytest.mark.parametrize("chunk", [1 << 21, 1, 100])
 @pytest.mark.parametrize("n", [1, 2, 7])
 def test_partial_sums_of_batch_results_replay_as_eager_mode_computes_them(n, chunk, monkeypatch):
-    monkeypatch.setattr(batched_module, "CHUNK", chunk)
+    monkeypatch.setattr(batched_module, "CHUNK_BYTES", chunk)
     model = MLP(3, [4, 2], seed=2)
     rng = np.random.default_rng(n)
 
@@ -331,10 +331,10 @@ def run_program(program: list[tuple], params: list[Scalar], layer):
     return fn
 
 
-@pytest.mark.parametrize("chunk", [1024, 2])
+@pytest.mark.parametrize("chunk", [1 << 21, 1, 300])
 @pytest.mark.parametrize("seed", range(12))
 def test_random_per_sample_programs_replay_as_eager_mode_computes_them(seed, chunk, monkeypatch):
-    monkeypatch.setattr(batched_module, "CHUNK", chunk)
+    monkeypatch.setattr(batched_module, "CHUNK_BYTES", chunk)
     rng = random.Random(seed)
     width, size = rng.choice([1, 2, 4]), rng.choice([1, 3, 8])
     layer = MLP(2, [3], seed=seed).layers[0]
@@ -380,7 +380,7 @@ def test_numpy_arguments_reach_the_function_as_their_nested_lists():
 
 @pytest.mark.parametrize("units", [1, 3])
 def test_a_layer_reading_one_number_many_times_replays_as_eager_mode(units, monkeypatch):
-    monkeypatch.setattr(batched_module, "CHUNK", 4)
+    monkeypatch.setattr(batched_module, "CHUNK_BYTES", 200)  # a few samples
     model, w = MLP(40, [units], seed=1), Scalar(0.7)
 
     def per_sample(x):
