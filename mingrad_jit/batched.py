@@ -356,7 +356,7 @@ class BatchedReplay:
     returns the outputs as an (outputs, B) array; ``backward(upstream)`` takes their
     gradients in the same shape and adds into the parameters' ``.grad``.
 
-    The batch runs in chunks of about ``CHUNK_BYTES`` of values (samples x rows x 8 bytes; at
+    The batch runs in chunks of at most ``CHUNK_BYTES`` of values (samples x rows x 8 bytes; at
     least one sample), each a contiguous (rows, samples) block of the value buffer: a group's
     numpy calls work on a block that stays in the CPU's cache, and the backward reuses one
     chunk's gradient buffer, chunk after chunk (a parameter's gradient is summed over the
@@ -369,7 +369,9 @@ class BatchedReplay:
         shared = self.shared = plan.slot_start  # parameters first, then per-sample rows
         rows, B = plan.size - shared, feed.shape[1]
         self.shape = (rows, B)
-        step = max(1, CHUNK_BYTES // (8 * max(rows, 1)))  # samples per chunk
+        most = max(1, CHUNK_BYTES // (8 * max(rows, 1)))  # samples per chunk
+        count = max(1, -(-B // most))  # as few chunks as can be, of lengths as even
+        step = max(1, -(-B // count))
         self.chunks = [slice(a, min(a + step, B)) for a in range(0, B, step)]
         values = np.zeros(rows * B)  # zeros: pages are written (touched) chunk by chunk
         grads = np.zeros(rows * min(B, step))  # one chunk's, reused
@@ -451,7 +453,7 @@ class BatchedReplay:
         self.params.add_grads(gp[self.plan.param_start : self.plan.slot_start])
 
 
-CHUNK_BYTES = 1 << 21  # values per chunk of a batched replay (see BatchedReplay)
+CHUNK_BYTES = 1 << 22  # values per chunk of a batched replay (see BatchedReplay)
 
 
 def _block(buffer: np.ndarray, rows: int, start: int, stop: int) -> np.ndarray:
