@@ -107,11 +107,14 @@ def _checked(spec: OpSpec, form: Callable[..., Any], what: str) -> Callable[...,
     return run
 
 
-def masked_parts(mask: Any, term: Any, upstream: np.ndarray) -> np.ndarray:
+def masked_parts(
+    mask: Any, term: Any, upstream: np.ndarray, out: np.ndarray | None = None
+) -> np.ndarray:
     """``term * upstream`` elementwise, but 0.0 where ``mask`` is 0 and that product is nan:
     ``mingrad_core.masked`` on arrays (``mask`` and ``term`` may be numbers, broadcast), what
-    an op that masks (``OpSpec.masks``) passes to an input."""
-    parts = np.multiply(term, upstream)
+    an op that masks (``OpSpec.masks``) passes to an input. The products go into ``out`` if
+    given; the result is ``out`` unless some product is nan (then a new array)."""
+    parts = np.multiply(term, upstream, out=out)
     total = parts.sum()
     if total == total:  # no nan among the parts (a sum with one is nan): nothing to mask
         return parts

@@ -9,6 +9,8 @@ flattened, so one call computes the group for the whole batch. A group of ``line
 whose weights and biases are parameters is a layer: ``W @ X + b`` over an (n x B) block.
 Backward adds ``term * upstream`` into the inputs' rows (an op that masks: ``masked_parts``),
 and a parameter's gradient is the sum over the batch (a matrix product for a layer's weights).
+The batch runs in chunks of samples, forward and backward, so that each call's operands stay
+in the CPU's cache and the backward's gradient buffer is one chunk's, reused.
 """
 
 from __future__ import annotations
@@ -104,10 +106,11 @@ def _rounds(rows: np.ndarray) -> list[np.ndarray]:
 
 
 class _Step:
-    """One group of the plan, run over the batch."""
+    """One group of the plan, run over the batch. ``scratch`` (at least m x samples of a
+    chunk) holds the contributions to one input's gradients while they are added."""
 
-    def __init__(self, group: Group, shared: int, needs: np.ndarray) -> None:
-        self.group = group
+    def __init__(self, group: Group, shared: int, needs: np.ndarray, scratch: np.ndarray) -> None:
+        self.group, self.scratch = group, scratch
         self.out = slice(group.start - shared, group.stop - shared)
         self.m = group.stop - group.start
         self.name = group.spec.name if group.spec is not None else "add"
@@ -116,7 +119,6 @@ class _Step:
             self.f, self.d = unguarded(forward), unguarded(gradient)
         self.inputs = [_Rows(row, shared, needs) for row in group.idx]
         self.need_rows = group.need_rows.tolist()
-        self.saved: list[np.ndarray] = []
         # A variadic op whose inputs are consecutive runs of rows: its block is a view of V.
         runs = [rows.range for rows in self.inputs]
         self.block = None
@@ -131,7 +133,8 @@ class _Step:
             if all(a.stop == b.start for a, b in zip(ranges, ranges[1:])):
                 self.terms = slice(ranges[0].start, ranges[-1].stop)
 
-    def forward(self, V: np.ndarray, pv: np.ndarray) -> None:
+    def forward(self, V: np.ndarray, pv: np.ndarray) -> list[np.ndarray]:
+        """Compute the group's rows of ``V``; what its backward reads (the inputs)."""
         B = V.shape[1]
         xs = [r.read(V, pv) for r in self.inputs]
         if self.group.spec is None:  # a folded sum, added left to right as eager adds
@@ -139,7 +142,7 @@ class _Step:
             np.add(xs[0], xs[1], total)
             for x in xs[2:]:
                 total += x
-            return
+            return []
         if self.group.kind == "op":
             flat = [np.ascontiguousarray(x).reshape(-1) for x in xs]
             y = self.f(*flat)
@@ -150,7 +153,7 @@ class _Step:
             flat = [np.stack(xs).reshape(len(xs), self.m * B)]
             y = self.f(flat[0])
         V[self.out] = np.asarray(y, dtype=np.float64).reshape(self.m, B)
-        self.saved = flat
+        return flat
 
     def reach(self, R: np.ndarray) -> None:
         """Mark in ``R`` (rows x samples) the inputs of the nodes marked reached."""
@@ -159,7 +162,13 @@ class _Step:
             rows.mark(R, reached)
 
     def backward(
-        self, V: np.ndarray, G: np.ndarray, pv: np.ndarray, gp: np.ndarray, R: np.ndarray | None
+        self,
+        V: np.ndarray,
+        G: np.ndarray,
+        pv: np.ndarray,
+        gp: np.ndarray,
+        R: np.ndarray | None,
+        saved: list[np.ndarray],
     ) -> None:
         gy = G[self.out]
         if self.terms is not None:
@@ -171,7 +180,7 @@ class _Step:
             return
         B = V.shape[1]
         out = V[self.out].reshape(-1)
-        terms = self.d(*self.saved, out)
+        terms = self.d(*saved, out)
         k = len(self.inputs)
         if len(terms) != k:
             raise ValueError(
@@ -179,17 +188,18 @@ class _Step:
                 f"{k} input(s)"
             )
         upstream = gy.reshape(-1)
+        scratch = self.scratch[: upstream.size]
         unreached = None if R is None else ~R[self.out]
         spec, masks = self.group.spec, None
         if spec.masks:  # relu, where, pow, pick: 0 * nan is 0 where they mask
-            masks = terms if spec.masks is True else spec.masks(*self.saved, out)
+            masks = terms if spec.masks is True else spec.masks(*saved, out)
         for r in self.need_rows:
             if masks is None and terms[r].__class__ is float and terms[r] == 1.0:
                 c = upstream  # 1.0 * g is g, bit for bit (add's and sub's first input)
             elif masks is None:
-                c = np.multiply(terms[r], upstream)
+                c = np.multiply(terms[r], upstream, out=scratch)
             else:
-                c = masked_parts(masks[r], terms[r], upstream)
+                c = masked_parts(masks[r], terms[r], upstream, scratch)
             if c.shape != upstream.shape:  # a number, or a term shared by every node
                 c = np.broadcast_to(c, upstream.shape)
             c = c.reshape(self.m, B)
@@ -206,10 +216,14 @@ class _Step:
 class _LayerStep:
     """A group of ``linear`` nodes whose biases and weights are parameters and whose inputs
     are per-sample rows, over an S x U grid (S input vectors, U units): per input vector,
-    ``W @ X + b`` on an (n x B) block."""
+    ``W @ X + b`` on an (n x B) block. ``scratch`` (at least n x samples of a chunk) holds
+    the gradients of one input vector while they are added."""
 
-    def __init__(self, group: Group, shared: int, needs: np.ndarray, grid: tuple) -> None:
+    def __init__(
+        self, group: Group, shared: int, needs: np.ndarray, grid: tuple, scratch: np.ndarray
+    ) -> None:
         self.out = slice(group.start - shared, group.stop - shared)
+        self.scratch = scratch
         S, U, unit_of, sample_of = grid
         k = group.idx.shape[0]
         n = (k - 1) // 2
@@ -224,19 +238,20 @@ class _LayerStep:
         self.S, self.U = S, U
         self.needs_b, self.needs_w = needs[self.b].any(), needs[self.w].any()
         self.w_distinct = all_distinct(self.w)
-        self.saved: list[np.ndarray] = []
 
-    def forward(self, V: np.ndarray, pv: np.ndarray) -> None:
+    def forward(self, V: np.ndarray, pv: np.ndarray) -> list[np.ndarray]:
+        """Compute the layer's rows of ``V``; what its backward reads (the input vectors)."""
         W, b = pv[self.w], pv[self.b][:, None]
         self.W = W
-        self.saved = [x.read(V, pv) for x in self.x]
+        saved = [x.read(V, pv) for x in self.x]
         if self.S == 1 and self.in_order:
             y = V[self.out]
-            np.matmul(W, self.saved[0], y)
+            np.matmul(W, saved[0], y)
             y += b
-            return
-        ys = np.concatenate([W @ x + b for x in self.saved])  # (S * U, B), sample-major
+            return saved
+        ys = np.concatenate([W @ x + b for x in saved])  # (S * U, B), sample-major
         V[self.out] = ys if self.in_order else ys[self.order]
+        return saved
 
     def reach(self, R: np.ndarray) -> None:
         """Mark in ``R`` the input vectors of the units marked reached."""
@@ -247,7 +262,13 @@ class _LayerStep:
             rows.mark(R, np.broadcast_to(any_unit.any(axis=0), (len(rows.idx), R.shape[1])))
 
     def backward(
-        self, V: np.ndarray, G: np.ndarray, pv: np.ndarray, gp: np.ndarray, R: np.ndarray | None
+        self,
+        V: np.ndarray,
+        G: np.ndarray,
+        pv: np.ndarray,
+        gp: np.ndarray,
+        R: np.ndarray | None,
+        saved: list[np.ndarray],
     ) -> None:
         gy = G[self.out]
         if not self.in_order:
@@ -258,9 +279,9 @@ class _LayerStep:
             if not reached.any():
                 return
             if not reached.all():  # term by term: a unit a sample does not reach adds nothing
-                self._masked(G, gp, gys, reached.reshape(gys.shape))
+                self._masked(G, gp, gys, reached.reshape(gys.shape), saved)
                 return
-        for x, rows, g in zip(self.saved, self.x, gys):
+        for x, rows, g in zip(saved, self.x, gys):
             if self.needs_w:
                 dw = g @ x.T
                 if self.w_distinct:
@@ -269,12 +290,16 @@ class _LayerStep:
                     np.add.at(gp, self.w, dw)
             if self.needs_b:
                 np.add.at(gp, self.b, g.sum(axis=1))
-            if len(rows.grad_rows_at):
-                rows.add(G, gp, self.W.T @ g)
+            if len(rows.grad_rows_at):  # one unit: a product per term (a matmul is slower)
+                dx = self.scratch[: x.size].reshape(x.shape)
+                (np.matmul if self.U > 1 else np.multiply)(self.W.T, g, out=dx)
+                rows.add(G, gp, dx)
 
-    def _masked(self, G: np.ndarray, gp: np.ndarray, gys: np.ndarray, reached: np.ndarray) -> None:
+    def _masked(
+        self, G: np.ndarray, gp: np.ndarray, gys: np.ndarray, reached: np.ndarray, saved: list
+    ) -> None:
         """Backward where only some (unit, sample) are reached: every product masked."""
-        for x, rows, g, r in zip(self.saved, self.x, gys, reached):
+        for x, rows, g, r in zip(saved, self.x, gys, reached):
             # (units, inputs, samples): each term w[u, i] * g[u, b] or x[i, b] * g[u, b]
             keep = r[:, None, :]
             if self.needs_w:
@@ -287,10 +312,10 @@ class _LayerStep:
                 rows.add(G, gp, dx)
 
 
-def _feed_blocks(feed: np.ndarray) -> list[tuple] | None:
+def _feed_blocks(feed: np.ndarray) -> list[tuple[slice, int, int]] | None:
     """``feed`` as blocks of consecutive rows whose slots are ``base + row + stride * sample``
     (a batch given as a numpy array or rows of one length): per block its rows, base slot and
-    the (rows, samples) shape and strides of its view of the numbers; None if it is not so."""
+    stride; None if it is not so."""
     if feed.shape[1] < 2 or not feed.size:
         return None
     stride = feed[:, 1] - feed[:, 0]
@@ -301,12 +326,10 @@ def _feed_blocks(feed: np.ndarray) -> list[tuple] | None:
     starts = np.flatnonzero(
         np.r_[True, (np.diff(feed[:, 0]) != 1) | (stride[1:] != stride[:-1])]
     ).tolist()
-    item = np.dtype(np.float64).itemsize
-    blocks = []
-    for a, b in zip(starts, [*starts[1:], len(feed)]):
-        step = int(stride[a])
-        blocks.append((slice(a, b), int(feed[a, 0]), (b - a, feed.shape[1]), (item, item * step)))
-    return blocks
+    return [
+        (slice(a, b), int(feed[a, 0]), int(stride[a]))
+        for a, b in zip(starts, [*starts[1:], len(feed)])
+    ]
 
 
 def _layer_grid(group: Group, shared: int) -> tuple | None:
@@ -332,33 +355,50 @@ class BatchedReplay:
     each sample's number in the flattened arguments of the jitted call. ``forward(values)``
     returns the outputs as an (outputs, B) array; ``backward(upstream)`` takes their
     gradients in the same shape and adds into the parameters' ``.grad``.
+
+    The batch runs in chunks of at most ``CHUNK_BYTES`` of values (samples x rows x 8 bytes; at
+    least one sample), each a contiguous (rows, samples) block of the value buffer: a group's
+    numpy calls work on a block that stays in the CPU's cache, and the backward reuses one
+    chunk's gradient buffer, chunk after chunk (a parameter's gradient is summed over the
+    chunks).
     """
 
     def __init__(self, plan: Plan, feed: np.ndarray) -> None:
         self.plan = plan
-        self.feed = feed
         self.params = Parameters(plan.params)
         shared = self.shared = plan.slot_start  # parameters first, then per-sample rows
-        B = feed.shape[1]
-        self.V = np.zeros((plan.size - shared, B))
-        self.G = np.zeros(self.V.shape)  # zeros_like would write every page now
+        rows, B = plan.size - shared, feed.shape[1]
+        self.shape = (rows, B)
+        most = max(1, CHUNK_BYTES // (8 * max(rows, 1)))  # samples per chunk
+        count = max(1, -(-B // most))  # as few chunks as can be, of lengths as even
+        step = max(1, -(-B // count))
+        self.chunks = [slice(a, min(a + step, B)) for a in range(0, B, step)]
+        values = np.zeros(rows * B)  # zeros: pages are written (touched) chunk by chunk
+        grads = np.zeros(rows * min(B, step))  # one chunk's, reused
+        widest = max([rows] + [group.idx.shape[0] for group in plan.groups])  # rows, inputs
+        scratch = np.zeros(widest * min(B, step))
+        self.V = [_block(values, rows, c.start, c.stop) for c in self.chunks]
+        self.G = [_block(grads, rows, 0, c.stop - c.start) for c in self.chunks]
+        self.saved: list[list] = [[] for _ in self.chunks]  # per chunk, per step
         self.pv = np.zeros(shared)
         self.gp = np.zeros(shared)
-        for slot, value in plan.constants.items():
-            self.V[slot - shared] = value
+        for V in self.V:
+            for slot, value in plan.constants.items():
+                V[slot - shared] = value
         linear = get_op("linear")
         self.steps: list[_Step | _LayerStep] = []
         for group in plan.groups:
             grid = _layer_grid(group, shared) if group.spec is linear else None
             if grid is not None:
-                self.steps.append(_LayerStep(group, shared, plan.needs_grad, grid))
+                self.steps.append(_LayerStep(group, shared, plan.needs_grad, grid, scratch))
             else:
-                self.steps.append(_Step(group, shared, plan.needs_grad))
+                self.steps.append(_Step(group, shared, plan.needs_grad, scratch))
         self.outputs = _Rows(np.array(plan.outputs, dtype=np.intp), shared, plan.needs_grad)
         self.fed = slice(0, len(plan.slot_of))
         self.blocks = _feed_blocks(feed)
-        first = plan.groups[0].start - shared if plan.groups else len(self.V)
-        self.computed = slice(first, len(self.V))
+        self.feeds = [np.ascontiguousarray(feed[:, c]) for c in self.chunks]
+        first = plan.groups[0].start - shared if plan.groups else rows
+        self.computed = slice(first, rows)
         self._reached: dict[bytes, np.ndarray] = {}
 
     def _reach(self, reached: np.ndarray) -> np.ndarray:
@@ -366,7 +406,7 @@ class BatchedReplay:
         key = np.packbits(reached).tobytes()
         R = self._reached.get(key)
         if R is None:
-            R = np.zeros(self.V.shape, dtype=bool)
+            R = np.zeros(self.shape, dtype=bool)
             self.outputs.mark(R, reached)
             for step in reversed(self.steps):
                 step.reach(R)
@@ -377,15 +417,21 @@ class BatchedReplay:
         """Compute every sample's nodes; the outputs as an (outputs, B) array."""
         plan, pv = self.plan, self.pv
         self.params.read(pv[plan.param_start : plan.slot_start])
-        if self.blocks is None or values.dtype != np.float64 or not values.flags.c_contiguous:
-            values.take(self.feed, None, self.V[self.fed], "wrap")
-        else:  # rows of arrays: a strided copy (a transpose), no gather
-            for rows, base, shape, strides in self.blocks:  # a view of values (float64)
-                self.V[rows] = np.ndarray(shape, np.float64, values, base * 8, strides)
+        out = np.empty((len(plan.outputs), self.shape[1]))
+        viewed = self.blocks is not None and values.dtype == np.float64
+        viewed = viewed and values.flags.c_contiguous
         with np.errstate(all="ignore"):  # inf and nan are values
-            for step in self.steps:
-                step.forward(self.V, pv)
-        return self.outputs.read(self.V, pv)
+            for k, (chunk, V) in enumerate(zip(self.chunks, self.V)):
+                if viewed:  # rows of arrays: a strided copy (a transpose), no gather
+                    for rows, base, step in self.blocks:  # a view of values (float64)
+                        shape, strides = (rows.stop - rows.start, V.shape[1]), (8, 8 * step)
+                        at = 8 * (base + step * chunk.start)
+                        V[rows] = np.ndarray(shape, np.float64, values, at, strides)
+                else:
+                    values.take(self.feeds[k], None, V[self.fed], "wrap")
+                self.saved[k] = [step.forward(V, pv) for step in self.steps]
+                out[:, chunk] = self.outputs.read(V, pv)
+        return out
 
     def backward(self, upstream: np.ndarray, reached: np.ndarray | None = None) -> None:
         """Backpropagate the outputs' gradients (outputs, B) into the parameters' ``.grad``.
@@ -393,15 +439,26 @@ class BatchedReplay:
         ``reached`` (outputs, B), if given, marks the outputs the root reaches: as in eager
         backward, a node that only unmarked outputs depend on passes nothing on.
         """
-        V, G, pv, gp = self.V, self.G, self.pv, self.gp
-        G[self.computed] = -0.0  # as eager backward's totals start (leaves take none)
+        pv, gp = self.pv, self.gp
         gp[...] = -0.0
         R = None if reached is None or reached.all() else self._reach(reached)
+        steps = self.steps[::-1]
         with np.errstate(all="ignore"):
-            self.outputs.add(G, gp, upstream)
-            for step in reversed(self.steps):
-                step.backward(V, G, pv, gp, R)
+            for chunk, V, G, saved in zip(self.chunks, self.V, self.G, self.saved):
+                G[self.computed] = -0.0  # as eager backward's totals start (leaves take none)
+                Rk = None if R is None else R[:, chunk]
+                self.outputs.add(G, gp, upstream[:, chunk])
+                for step, kept in zip(steps, saved[::-1]):
+                    step.backward(V, G, pv, gp, Rk, kept)
         self.params.add_grads(gp[self.plan.param_start : self.plan.slot_start])
+
+
+CHUNK_BYTES = 1 << 22  # values per chunk of a batched replay (see BatchedReplay)
+
+
+def _block(buffer: np.ndarray, rows: int, start: int, stop: int) -> np.ndarray:
+    """Samples ``start`` to ``stop - 1`` of ``buffer`` laid out chunk by chunk: (rows, samples)."""
+    return buffer[rows * start : rows * stop].reshape(rows, stop - start)
 
 
 class BatchLink:

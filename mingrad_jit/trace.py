@@ -1,14 +1,18 @@
 """Recording: run a function once on stand-ins for its arguments, and keep the graph it builds.
 
 Every number in the arguments becomes a ``TracedNumber`` that knows its slot (its position in
-the flattened arguments). Arithmetic on one gives a Scalar whose leaf is tied to that slot, so
-labels mixed into expressions are fed anew on every replay; reading a value (``.data``,
-``float()``, a comparison, ``bool()``, ``int()``) raises ``TracedValueError`` naming the line.
+the flattened arguments); a numpy array becomes an ``ArrayArgument``, the list of its rows,
+whose stand-ins are made when the function first looks inside. Arithmetic on a
+``TracedNumber`` gives a Scalar whose leaf is tied to its slot, so labels mixed into
+expressions are fed anew on every replay; reading a value (``.data``, ``float()``, a
+comparison, ``bool()``, ``int()``) raises ``TracedValueError`` naming the line.
 """
 
 from __future__ import annotations
 
+import functools
 import linecache
+import math
 import numbers
 import random
 import sys
@@ -29,6 +33,7 @@ from .tree import (  # noqa: F401 (moved)
     as_float,
     flatten_arguments,
     is_number,
+    nest,
     remake,
     unflatten,
 )
@@ -213,6 +218,111 @@ class TracedNumber:
 numbers.Real.register(TracedNumber)  # so Scalar arithmetic accepts it as a number
 
 
+class _StandIns:
+    """The stand-ins of the arguments' numbers, made as ``unflatten`` takes them: a numpy array
+    becomes an ``ArrayArgument``, whose numbers are made when the function looks at them."""
+
+    def __init__(self, values: np.ndarray, tracer: Tracer) -> None:
+        self.values, self.tracer = values, tracer
+
+    def __getitem__(self, at: int | slice) -> Any:
+        if at.__class__ is slice:
+            slots = range(at.start, at.stop)
+            return list(map(TracedNumber, slots, self.values[at].tolist(), repeat(self.tracer)))
+        return TracedNumber(at, float(self.values[at]), self.tracer)
+
+    def array(self, shape: tuple, at: int) -> list:
+        if 0 in shape:
+            return nest(self[at:at], shape)
+        return ArrayArgument.lazy(shape, at, self)
+
+
+class ArrayArgument(list):
+    """A numpy array argument while tracing: the nested lists of its numbers' stand-ins, as
+    ``tolist()`` would give its numbers, made the first time the function looks inside.
+
+    ``len()`` does not look inside; ``vmap`` takes the samples it traces one by one (``row``)
+    and the others' slots by arithmetic (``slots``), so a batch of B samples costs no stand-in
+    per number. Anything else (indexing, iterating, comparing, list methods) makes every
+    stand-in first, and from then on it is the list it stands for.
+    """
+
+    __slots__ = ("shape", "base", "_numbers", "_rows")
+
+    def __init__(self, items: Any = ()) -> None:  # as list(items) (a copy, remake())
+        super().__init__(items)
+        self._numbers: _StandIns | None = None
+
+    @classmethod
+    def lazy(cls, shape: tuple, base: int, numbers: _StandIns) -> ArrayArgument:
+        """The stand-in of an array of ``shape`` whose numbers are at slots ``base`` on."""
+        new = cls()
+        new.shape, new.base, new._numbers, new._rows = shape, base, numbers, {}
+        return new
+
+    @property
+    def filled(self) -> bool:
+        """Whether the stand-ins have been made (the list holds them)."""
+        return self._numbers is None
+
+    def row(self, b: int) -> Any:
+        """Item ``b`` (0 <= b < len), made alone if the others are not made yet."""
+        if self._numbers is None:
+            return list.__getitem__(self, b)
+        row = self._rows.get(b)
+        if row is None:
+            n = math.prod(self.shape[1:])
+            start = self.base + b * n
+            row = self._numbers[start] if len(self.shape) == 1 else self._numbers[start : start + n]
+            row = self._rows[b] = nest(row, self.shape[1:]) if len(self.shape) > 2 else row
+        return row
+
+    def slots(self) -> np.ndarray:
+        """Each item's slots, depth first: a (len, numbers per item) table."""
+        size = math.prod(self.shape)
+        return np.arange(self.base, self.base + size).reshape(self.shape[0], -1)
+
+    def _fill(self) -> None:
+        numbers_ = self._numbers
+        if numbers_ is not None:
+            items = nest(numbers_[self.base : self.base + math.prod(self.shape)], self.shape)
+            for b, row in self._rows.items():  # the items made already stay the same objects
+                items[b] = row
+            self._numbers = None
+            list.extend(self, items)
+
+    def __len__(self) -> int:
+        return self.shape[0] if self._numbers is not None else list.__len__(self)
+
+    def __radd__(self, other: Any) -> Any:
+        self._fill()
+        return NotImplemented  # then other + self, as lists add
+
+    def __reduce_ex__(self, protocol: int) -> tuple:
+        return list, (list(self),)  # a copy is the list it stands for
+
+
+def _filled_first(name: str) -> Callable:
+    method = getattr(list, name)
+
+    @functools.wraps(method)
+    def call(self: ArrayArgument, *args: Any, **kwargs: Any) -> Any:
+        self._fill()
+        return method(self, *args, **kwargs)
+
+    return call
+
+
+for _name in (
+    *("__getitem__", "__setitem__", "__delitem__", "__iter__", "__reversed__", "__contains__"),
+    *("__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__", "__repr__", "__sizeof__"),
+    *("__add__", "__iadd__", "__mul__", "__rmul__", "__imul__"),
+    *("append", "extend", "insert", "pop", "remove", "index", "count", "sort", "reverse"),
+    *("copy", "clear"),
+):
+    setattr(ArrayArgument, _name, _filled_first(_name))
+
+
 @dataclass
 class Trace:
     """What one traced call recorded.
@@ -282,8 +392,7 @@ class Tracer:
 
     def run(self, fn: Callable, args: tuple, values: np.ndarray) -> Trace:
         """Call ``fn`` on ``args`` with its numbers replaced by ``TracedNumber``; keep the graph."""
-        numbers_ = map(TracedNumber, range(len(values)), values.tolist(), repeat(self))
-        stand_ins = unflatten(args, list(numbers_))
+        stand_ins = unflatten(args, _StandIns(values, self))
         drawn = _random_states()
         Tracer._running.tracer = self
         Scalar.grad = property(_read_grad, _GRAD.__set__, _GRAD.__delete__, _GRAD.__doc__)

@@ -26,21 +26,30 @@ def remake(like: list | tuple, items: list) -> list | tuple:
     return kind(*items) if hasattr(kind, "_fields") else kind(items)
 
 
-def unflatten(like: Any, leaves: list) -> Any:
+def unflatten(like: Any, leaves: Any) -> Any:
     """``like`` with its numbers replaced by ``leaves``, taken in depth-first order (the order
-    ``flatten_arguments`` lists them); a numpy array becomes nested lists."""
+    ``flatten_arguments`` lists them); a numpy array becomes nested lists, or what
+    ``leaves.array(shape, at)`` makes of it if ``leaves`` has that method (``at``: the position
+    of its first number)."""
     value, _ = _unflatten(like, leaves, 0)
     return value
 
 
-def _unflatten(like: Any, leaves: list, at: int) -> tuple[Any, int]:
+def nest(flat: list, shape: tuple) -> list:
+    """``flat`` as the nested lists of an array of ``shape``, as ``tolist()`` gives them."""
+    for n in reversed(shape[1:]):  # rows of rows, innermost first
+        flat = [flat[i : i + n] for i in range(0, len(flat), n)]
+    return flat
+
+
+def _unflatten(like: Any, leaves: Any, at: int) -> tuple[Any, int]:
     if isinstance(like, np.ndarray):
         if like.ndim == 0:
             return leaves[at], at + 1
-        flat = leaves[at : at + like.size]
-        for n in reversed(like.shape[1:]):  # rows of rows, innermost first
-            flat = [flat[i : i + n] for i in range(0, len(flat), n)]
-        return flat, at + like.size
+        array = getattr(leaves, "array", None)
+        if array is not None:
+            return array(like.shape, at), at + like.size
+        return nest(leaves[at : at + like.size], like.shape), at + like.size
     if isinstance(like, list | tuple):
         if not any(isinstance(v, list | tuple | np.ndarray) for v in like):  # numbers only
             return remake(like, leaves[at : at + len(like)]), at + len(like)

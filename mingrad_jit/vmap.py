@@ -25,7 +25,15 @@ import numpy as np
 from mingrad_core import Scalar
 
 from .plan import Batch, BatchLeaf, build
-from .trace import Trace, TracedNumber, TracedValueError, Tracer, _user_line, remake
+from .trace import (
+    ArrayArgument,
+    Trace,
+    TracedNumber,
+    TracedValueError,
+    Tracer,
+    _user_line,
+    remake,
+)
 
 _inside = threading.local()  # .depth: how many vmapped functions this thread is tracing
 
@@ -97,11 +105,14 @@ def _batch_size(batched: tuple, name: str) -> int:
 
 
 def _uniform(batched: tuple) -> np.ndarray | None:
-    """Every sample's slots as a (B, numbers per sample) table, if each argument is a batch of
-    argument numbers or of flat lists of them, one length (the common case: rows of arrays),
-    read without a Python call per number; else None."""
+    """Every sample's slots as a (B, numbers per sample) table, if each argument is a numpy
+    array argument, or a batch of argument numbers or of flat lists of them, one length, read
+    without a Python call per number; else None."""
     columns = []
     for arg in batched:
+        if arg.__class__ is ArrayArgument and not arg.filled:  # rows of a numpy array
+            columns.append(arg.slots())
+            continue
         kinds = set(map(type, arg))
         if kinds == {TracedNumber}:
             columns.append(np.fromiter(map(_slot_of, arg), dtype=np.intp)[:, None])
@@ -162,7 +173,7 @@ def _plan(fn: Callable, at: list, feeds: Any, tracer: Tracer) -> tuple[Batch, An
     batched, b = at
     _inside.depth = getattr(_inside, "depth", 0) + 1
     try:
-        result = fn(*(arg[b] for arg in batched))
+        result = fn(*(_item(arg, b) for arg in batched))
     finally:
         _inside.depth -= 1
     roots: list[Scalar] = []
@@ -183,6 +194,11 @@ def _plan(fn: Callable, at: list, feeds: Any, tracer: Tracer) -> tuple[Batch, An
     ]
     feed = np.array(rows, dtype=np.intp).reshape(len(rows), len(table))
     return Batch(plan, feed, len(roots), len(feeds)), outputs
+
+
+def _item(arg: Any, b: int) -> Any:
+    """Sample ``b`` of a batched argument (of an array argument, its stand-ins made alone)."""
+    return arg.row(b) if arg.__class__ is ArrayArgument else arg[b]
 
 
 def _outputs(value: Any, roots: list[Scalar]) -> Any:

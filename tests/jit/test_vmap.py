@@ -61,8 +61,10 @@ def test_eager_vmap_is_the_list_comprehension():
     assert vmap(f)([], []) == []
 
 
+@pytest.mark.parametrize("chunk", [1 << 21, 1, 1500])  # bytes: a sample a chunk, a few
 @pytest.mark.parametrize("n", [1, 2, 37])
-def test_a_classifier_replays_as_eager_mode_computes_it(n):
+def test_a_classifier_replays_as_eager_mode_computes_it(n, chunk, monkeypatch):
+    monkeypatch.setattr(batched_module, "CHUNK_BYTES", chunk)
     rng = np.random.default_rng(n)
     model = MLP(8, [5, 3], seed=n)
     sample_loss = classifier(model)
@@ -141,8 +143,10 @@ def test_a_sum_over_the_batch_is_one_leaf_of_the_trace_around_it(monkeypatch):
     assert [len(sums) for _, _, sums in large.batches] == [1]
 
 
+@pytest.mark.parametrize("chunk", [1 << 21, 1, 100])
 @pytest.mark.parametrize("n", [1, 2, 7])
-def test_partial_sums_of_batch_results_replay_as_eager_mode_computes_them(n):
+def test_partial_sums_of_batch_results_replay_as_eager_mode_computes_them(n, chunk, monkeypatch):
+    monkeypatch.setattr(batched_module, "CHUNK_BYTES", chunk)
     model = MLP(3, [4, 2], seed=2)
     rng = np.random.default_rng(n)
 
@@ -327,8 +331,10 @@ def run_program(program: list[tuple], params: list[Scalar], layer):
     return fn
 
 
+@pytest.mark.parametrize("chunk", [1 << 21, 1, 300])
 @pytest.mark.parametrize("seed", range(12))
-def test_random_per_sample_programs_replay_as_eager_mode_computes_them(seed):
+def test_random_per_sample_programs_replay_as_eager_mode_computes_them(seed, chunk, monkeypatch):
+    monkeypatch.setattr(batched_module, "CHUNK_BYTES", chunk)
     rng = random.Random(seed)
     width, size = rng.choice([1, 2, 4]), rng.choice([1, 3, 8])
     layer = MLP(2, [3], seed=seed).layers[0]
@@ -372,6 +378,64 @@ def test_numpy_arguments_reach_the_function_as_their_nested_lists():
     assert from_array.data == from_lists.data == fn(X.tolist()).data
 
 
+@pytest.mark.parametrize("units", [1, 3])
+def test_a_layer_reading_one_number_many_times_replays_as_eager_mode(units, monkeypatch):
+    monkeypatch.setattr(batched_module, "CHUNK_BYTES", 200)  # a few samples
+    model, w = MLP(40, [units], seed=1), Scalar(0.7)
+
+    def per_sample(x):
+        outs = model([w * x[0] + x[1]] * 40)  # 40 inputs, one row of the batch
+        return sum(outs) if units > 1 else outs
+
+    jitted = jit(lambda X: sum(vmap(per_sample)(X)))
+    X = np.random.default_rng(units).normal(size=(9, 2))
+    replayed, eager = jitted(X), sum(per_sample(x) for x in X.tolist())
+    assert same(replayed.data, eager.data)
+    params = [w, *model.parameters()]
+    assert all(map(same, gradients(replayed, params), gradients(eager, params)))
+
+
+def test_vmap_over_an_array_argument_makes_the_stand_ins_of_the_traced_sample_only():
+    w = Scalar(0.5)
+    seen = []
+
+    def fn(X, Y, Z):
+        losses = vmap(lambda x, y, z: (w * x[0] + x[1] - y) ** 2 * z[1][0] - z[0][1])(X, Y, Z)
+        if hasattr(X, "filled"):  # while tracing (eagerly: lists)
+            seen.append((type(X).__name__, len(X), X.filled, Y.filled, Z.filled))
+        return sum(losses) * (1.0 / len(losses))
+
+    X, Y = np.arange(12.0).reshape(6, 2), np.linspace(-1, 1, 6)
+    Z = np.random.default_rng(0).normal(size=(6, 2, 2))
+    replayed = jit(fn)(X, Y, Z)
+    assert seen == [("ArrayArgument", 6, False, False, False)]
+    assert same(replayed.data, fn(X.tolist(), Y.tolist(), Z.tolist()).data)
+
+
+def test_an_array_argument_looked_inside_is_the_list_of_its_rows():
+    import copy
+
+    w = Scalar(0.5)
+    checks = []
+
+    def fn(X):
+        losses = vmap(lambda x: w * x[0] * x[1])(X)  # traces X[0] alone
+        first = X[0]  # looking inside makes every stand-in; X[0] stays what vmap traced
+        if hasattr(X, "filled"):  # while tracing (eagerly: lists)
+            checks.append(X.filled and isinstance(X, list) and len(X) == 3 and X == X.copy())
+            checks.append(type(copy.copy(X)) is list and copy.copy(X) == X)
+            checks.append([len(row) for row in ([[1.0]] + X + X[:1])] == [1, 2, 2, 2, 2])
+            checks.append(repr(X).startswith("[[TracedNumber(slot=0)"))
+        return sum(losses) + first[1] * w + sum(w * row[0] for row in reversed(X))
+
+    X = np.arange(6.0).reshape(3, 2)
+    jitted = jit(fn)
+    for _ in range(2):
+        assert same(jitted(X).data, fn(X.tolist()).data)
+        X = X * -1.5
+    assert checks == [True] * 4 and jitted.traces == 1
+
+
 @pytest.mark.parametrize("strategy", ["auto", "levels", "code", "tape"])
 def test_every_strategy_replays_batches_through_the_level_replay(strategy):
     w = Scalar(2.0)
@@ -404,7 +468,8 @@ def test_rows_of_a_batch_are_fed_as_the_gather_of_their_slots_would_feed_them(se
     values = rng.standard_normal(base)
     found = batched_module._feed_blocks(feed)
     V = np.full(feed.shape, np.nan)
-    for rows, start, shape, strides in found:
+    for rows, start, stride in found:
+        shape, strides = (rows.stop - rows.start, B), (8, 8 * stride)
         V[rows] = np.lib.stride_tricks.as_strided(values[start:], shape, strides)
     assert np.array_equal(V, values.take(feed))
     shuffled = feed.copy()
