@@ -78,7 +78,7 @@ def method(op: OpSpec | None, operator: str = "") -> Callable[..., Scalar]:
     forward = op.forward if fast else None
 
     def bound(self: Scalar, *args: object) -> Scalar:
-        if forward is not None and not args:  # x.tanh(): the common case
+        if forward is not None and not args and self.__class__ is Scalar:  # x.tanh()
             return _node(op, forward(self._data), (self,))
         return apply(op or bound_to(operator), (self, *args))
 

@@ -1,4 +1,5 @@
 import gc
+import math
 import subprocess
 import sys
 import weakref
@@ -151,6 +152,12 @@ def test_equality_stays_identity_so_nodes_can_be_dict_keys():
 def test_comparing_with_a_non_number_is_a_type_error(other):
     with pytest.raises(TypeError, match="not supported"):
         _ = Scalar(1.0) < other
+
+
+def test_a_named_method_called_through_the_class_on_a_number_gives_a_number():
+    x = Scalar(0.5)
+    assert Scalar.tanh(0.5) == math.tanh(0.5) == x.tanh().data
+    assert Scalar.__neg__(0.5) == -0.5 and Scalar.pow(2.0, 3) == 8.0
 
 
 def test_abs_applies_the_op_bound_to_abs():
