@@ -137,10 +137,9 @@ def register_op(spec: OpSpec | None = None, /, *, replace: bool = False, **field
             replace = True
         hint = " (register_op(..., replace=True) replaces it)"
         check_free(spec, origin, into, {}, old if replace else None, hint)
-        commit({spec.name: spec}, origin, into)
         if old is not None and old.operator not in (None, spec.operator):
-            del into.operators[old.operator]
-        bind_operators()
+            del into.operators[old.operator]  # the op no longer binds it (commit rebinds)
+        commit({spec.name: spec}, origin, into)
     return spec
 
 
