@@ -158,9 +158,15 @@ def _traced(fn: Callable, batched: tuple, size: int, tracer: Tracer) -> list:
         planned.append((columns, *_plan(fn, [batched, columns[0]], feeds, tracer)))
     for columns, batch, outputs in planned:
         sources = [(batch, k) for k in range(batch.outputs)]
-        if outputs == 0:  # f returns one Scalar
+        if outputs == 0:  # f returns one Scalar: one leaf per sample, made inline (B of them)
+            source, new = sources[0], _new
             for column, b in enumerate(columns):
-                results[b] = _result(sources[0], column, column + 1)
+                node = results[b] = new(_BatchResult)
+                node.name = None
+                node.source = source
+                node.start = column
+                node.stop = column + 1
+                node.zero = False
             continue
         for column, b in enumerate(columns):
             roots = [_result(source, column, column + 1) for source in sources]
@@ -246,8 +252,14 @@ class _BatchResult(BatchLeaf):
             and other.source is self.source
             and other.start == self.stop
             and not other.zero
-        ):  # the next samples' result: still one sum
-            return _result(self.source, self.start, other.stop, self.zero)
+        ):  # the next samples' result: still one sum (made inline: sum() makes B of them)
+            node = _new(_BatchResult)
+            node.name = None
+            node.source = self.source
+            node.start = self.start
+            node.stop = other.stop
+            node.zero = self.zero
+            return node
         return Scalar.__add__(self, other)
 
     def __radd__(self, other: Any) -> Scalar:
