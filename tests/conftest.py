@@ -1,6 +1,7 @@
 """Shared fixtures: a clean registry per test, and throwaway plugin distributions."""
 
 import itertools
+import math
 import os
 import textwrap
 from pathlib import Path
@@ -53,3 +54,14 @@ def install_plugin(tmp_path, monkeypatch):
         return root
 
     return install
+
+
+def same(got, want):
+    """Equal element by element, nan where nan, zeros of the same sign (a masked 0.0 is +0.0,
+    as PyTorch's zeros)."""
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        if math.isnan(w):
+            assert math.isnan(g), (got, want)
+        else:
+            assert g == w and math.copysign(1.0, g) == math.copysign(1.0, w), (got, want)

@@ -10,6 +10,8 @@ import pytest
 from mingrad_core import OpRegistrationError, Scalar, backprop, grad, register_op
 from mingrad_core import functional as F
 
+from ..conftest import same
+
 NAN, INF = math.nan, math.inf
 UPSTREAMS = [NAN, INF, -INF]
 
@@ -61,16 +63,6 @@ CASES = {
 
 def expected(terms, k):
     return [0.0 if t is None else t * k for t in terms]
-
-
-def same(got, want):
-    """Equal, nan where nan, and a masked 0.0 is +0.0 (as PyTorch's zeros)."""
-    assert len(got) == len(want)
-    for g, w in zip(got, want):
-        if math.isnan(w):
-            assert math.isnan(g), (got, want)
-        else:
-            assert g == w and math.copysign(1.0, g) == math.copysign(1.0, w), (got, want)
 
 
 def eager(build, values, k):

@@ -11,6 +11,8 @@ from mingrad_core import Scalar, grad, register_op
 from mingrad_core import functional as F
 from mingrad_jit import jit, vmap
 
+from ..conftest import same
+
 NAN, INF = math.nan, math.inf
 STRATEGIES = ["levels", "code", "tape"]
 
@@ -29,16 +31,6 @@ OPS = {
     "abs": (lambda p: abs(p[0]), [(0.0,), (-2.0,)]),
 }
 UPSTREAMS = [NAN, INF, -INF, 1.5]
-
-
-def same(got, want):
-    """Equal, nan where nan, zeros of the same sign."""
-    assert len(got) == len(want)
-    for g, w in zip(got, want):
-        if math.isnan(w):
-            assert math.isnan(g), (got, want)
-        else:
-            assert g == w and math.copysign(1.0, g) == math.copysign(1.0, w), (got, want)
 
 
 def setup(name, n):
