@@ -158,7 +158,8 @@ def test_the_checker_catches_nan_where_the_scalar_form_gives_a_number():
     assert not report.ok and report.errors[0] == INF
     assert report.message == (
         "op 'myrelu': array forward at x=inf: array nan, scalar inf (inf ulps apart; "
-        "the tolerance is 16, or 3.6e-15 near a zero crossing)"
+        "the tolerance is 16, or 3.6e-15 near a zero crossing, or 16 epsilons times the value's "
+        "sensitivity to its inputs)"
     )
 
 
@@ -389,6 +390,34 @@ def shifted(name, forward_scalar, forward_array, offset, **extra):
         array_forward=numpy_form(lambda np, x: forward_array(np, x) + offset(np, x)),
         array_gradient=lambda x, out: (np.ones_like(x),), **extra,
     )  # fmt: skip
+
+
+def test_the_policy_allows_an_error_within_16_epsilons_of_the_values_sensitivity():
+    # silu's gradient 4.5% from its zero crossing near -1.2785 (outside the 2**-6 window),
+    # 5.4e-17 off: 31 ulps of 0.013, as numpy's AVX-512 exp makes it. Moving x by 16 epsilons
+    # (relatively) moves that value by about 1e-15: within the policy.
+    silu = get_op("silu")
+
+    def simd_like(at, bump):
+        def off(x, out):
+            near = np.abs(x - at) < 1e-4
+            return (silu.array_gradient(x, out)[0] + np.where(near, bump, 0.0),)
+
+        return OpSpec(name="silu_simd", arity=1, forward=silu.forward, gradient=silu.gradient,
+                      array_forward=silu.array_forward, array_gradient=off,
+                      domain=((at - 5e-5, at + 5e-5),))  # fmt: skip
+
+    near_crossing = simd_like(-1.2209582651656312, 5.4e-17)
+    report = check_array_forms(near_crossing)
+    assert report.ok, report.message
+    x = a(-1.2209582651656312)
+    assert ulps_apart(near_crossing.array_gradient(x, silu.array_forward(x))[0],
+                      silu.array_gradient(x, silu.array_forward(x))[0])[0] > ULPS  # fmt: skip
+    # At x = 2 the same gradient is 1.09 and hardly moves with x: 40 ulps there fail.
+    report = check_array_forms(simd_like(2.0, 40 * np.spacing(1.09)))
+    assert not report.ok
+    assert re.search(r"\(40 ulps apart; .* sensitivity to its inputs \(0\.\d+ here\)\)$",
+                     report.message), report.message  # fmt: skip
 
 
 def test_the_policy_allows_an_absolute_error_only_near_a_zero_crossing():
