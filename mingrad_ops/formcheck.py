@@ -249,21 +249,23 @@ def _show(point: Sequence[float]) -> str:
     return "(" + ", ".join(map(repr, point)) + ")" if len(point) <= 4 else f"{len(point)} values"
 
 
+def _scalar_value(spec: OpSpec, at: Sequence[float], row: int) -> float:
+    """The scalar forward (``row`` -1) or gradient term ``row`` at ``at``."""
+    out, terms = _scalar_at(spec, at)
+    return float(out) if row < 0 else terms[row]
+
+
 def _near_zero_crossing(spec: OpSpec, point: Sequence[float], row: int) -> bool:
     """Whether the scalar value (``row`` -1: the forward; else gradient term ``row``) changes
     sign, or is zero, within a relative distance of 2**-6 of ``point`` in some input."""
 
-    def value(at: Sequence[float]) -> float:
-        out, terms = _scalar_at(spec, at)
-        return float(out) if row < 0 else terms[row]
-
     try:
-        here = value(point)
+        here = _scalar_value(spec, point, row)
         signs = {math.copysign(1.0, here)} if here != 0 else {1.0, -1.0}
         for i, x in enumerate(point):
             step = abs(x) * _NEIGHBOUR or _NEIGHBOUR
             for moved in (x - step, x + step):
-                there = value((*point[:i], moved, *point[i + 1 :]))
+                there = _scalar_value(spec, (*point[:i], moved, *point[i + 1 :]), row)
                 if there != 0 and not math.isnan(there):
                     signs.add(math.copysign(1.0, there))
     except Exception:  # the scalar forms raise nearby: not a smooth crossing
@@ -277,15 +279,11 @@ def _sensitivity(spec: OpSpec, point: Sequence[float], row: int) -> float:
     gentler of the one-sided differences at x(1 +- 2**-20), so that a formula switching at a
     point nearby does not count; nan where the scalar forms raise or give no finite number."""
 
-    def value(at: Sequence[float]) -> float:
-        out, terms = _scalar_at(spec, at)
-        return float(out) if row < 0 else terms[row]
-
     try:
-        here, total = value(point), 0.0
+        here, total = _scalar_value(spec, point, row), 0.0
         for i, x in enumerate(point):
             sides = [
-                abs(value((*point[:i], x * (1 + nudge), *point[i + 1 :])) - here)
+                abs(_scalar_value(spec, (*point[:i], x * (1 + nudge), *point[i + 1 :]), row) - here)
                 for nudge in (_NUDGE, -_NUDGE)
             ]
             total += min(sides) / _NUDGE
@@ -328,28 +326,24 @@ def _compare(spec, points, outs, terms, ulps: float, worst: list[float]) -> str:
         got = np.asarray(got, dtype=np.float64)
         apart = ulps_apart(got, expected)
         with np.errstate(all="ignore"):
-            close = np.abs(got - expected) <= ZERO_CROSSING_ABS
+            off = np.abs(got - expected)
         bad = np.flatnonzero(~(apart <= ulps))
         crossing = [
-            j for j in bad.tolist() if close[j] and _near_zero_crossing(spec, points[j], row)
+            j
+            for j in bad.tolist()
+            if off[j] <= ZERO_CROSSING_ABS and _near_zero_crossing(spec, points[j], row)
         ]
         apart[crossing] = 0.0  # within the policy's absolute bound, at a zero crossing
         bad = np.flatnonzero(~(apart <= ulps))
-        with np.errstate(all="ignore"):
-            off = np.abs(got - expected)
-        sensitive = [
-            j
-            for j in bad.tolist()
-            if off[j] <= ZERO_CROSSING_ABS * _sensitivity(spec, points[j], row)
-        ]
+        sensitivity = {j: _sensitivity(spec, points[j], row) for j in bad.tolist()}
+        sensitive = [j for j, at in sensitivity.items() if off[j] <= ZERO_CROSSING_ABS * at]
         apart[sensitive] = 0.0  # within 16 epsilons of the value's sensitivity to its inputs
         bad = np.flatnonzero(~(apart <= ulps))
         slot = 0 if row < 0 else 1
         worst[slot] = max(worst[slot], float(apart.max()))
         if len(bad):
             j = bad[0]
-            sensitivity = _sensitivity(spec, points[j], row)
-            shown = f" ({sensitivity:.2g} here)" if sensitivity == sensitivity else ""
+            shown = f" ({sensitivity[j]:.2g} here)" if sensitivity[j] == sensitivity[j] else ""
             return (
                 f"array {what} at x={_show(points[j])}: array {float(got[j])!r}, scalar "
                 f"{float(expected[j])!r} ({apart[j]:g} ulps apart; the tolerance is {ulps:g}, "
